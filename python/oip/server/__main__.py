@@ -1,0 +1,59 @@
+"""Command line: python -m oip.server --grpc-port 8001."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Optional, Sequence
+
+from oip.server._server import ReferenceServer
+
+
+def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="oip-server", description="The oip reference inference server (gRPC).")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port; 0 picks a free one (default 8001)")
+    parser.add_argument("--port-file", help="write the bound gRPC port to this file once serving")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser.parse_args(argv)
+
+
+def _write_port(path: str, port: int) -> None:
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="ascii") as file:
+        file.write(f"{port}\n")
+    os.replace(partial, path)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    server = ReferenceServer(host=args.host, grpc_port=args.grpc_port)
+    try:
+        port = await server.start()
+    except OSError as exc:
+        logging.getLogger("oip.server").error("%s", exc)
+        return 1
+    if args.port_file:
+        _write_port(args.port_file, port)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    await server.stop()
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the server until SIGINT or SIGTERM; returns the exit status."""
+    args = _parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

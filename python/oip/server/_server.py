@@ -1,0 +1,72 @@
+"""Starting and stopping the reference server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Optional
+
+import grpc
+
+from oip.server._models import Model, demo_models
+from oip.server._service import InferenceService, health_handler, inference_handler
+
+_LOG = logging.getLogger(__name__)
+
+# Large enough for big tensors; gRPC's default is 4 MiB.
+MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+class ReferenceServer:
+    """An asyncio gRPC server that speaks the protocol with demo models.
+
+    Example:
+        server = ReferenceServer(grpc_port=0)
+        port = await server.start()
+        ...
+        await server.stop()
+    """
+
+    def __init__(self, host: str = "127.0.0.1", grpc_port: int = 8001, models: Optional[Mapping[str, Model]] = None) -> None:
+        self.host = host
+        self.grpc_port = grpc_port
+        self._models = dict(models) if models is not None else demo_models()
+        self._server: Optional[grpc.aio.Server] = None
+
+    async def start(self) -> int:
+        """Binds and starts serving; returns the bound gRPC port.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        server.add_generic_rpc_handlers((inference_handler(InferenceService(self._models)), health_handler()))
+        address = f"{self.host}:{self.grpc_port}"
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot bind gRPC to {address}: {exc}") from exc
+        if port == 0:
+            raise OSError(f"cannot bind gRPC to {address}")
+        await server.start()
+        self._server = server
+        self.grpc_port = port
+        _LOG.info("serving gRPC on %s:%d with models %s", self.host, port, ", ".join(sorted(self._models)))
+        return port
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stops accepting calls and ends those still running after `grace` s."""
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+            _LOG.info("stopped")
+
+    async def wait(self) -> None:
+        """Returns when the server has stopped."""
+        if self._server is not None:
+            await self._server.wait_for_termination()
