@@ -32,6 +32,12 @@ def decode_bytes(buffer: bytes | memoryview, count: int) -> np.ndarray:
         BytesFormatError: a length runs past the end, or bytes are left over.
     """
     view = memoryview(buffer)
+    if count * _LENGTH.size > len(view):
+        # Checked before allocating: a small buffer cannot hold a huge count.
+        raise BytesFormatError(
+            f"{count} elements need at least {count * _LENGTH.size} bytes of "
+            f"lengths, but the contents have {len(view)}"
+        )
     out = np.empty(count, dtype=np.object_)
     offset = 0
     for index in range(count):
