@@ -26,7 +26,7 @@ def server() -> Iterator[ServerProcess]:
     assert process.returncode in (0, None), "reference server exited with an error"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def channel(server: ServerProcess) -> Iterator[grpc.Channel]:
     """A plain gRPC channel to the server."""
     with grpc.insecure_channel(server.url, options=LOOPBACK_OPTIONS) as ch:
@@ -34,7 +34,7 @@ def channel(server: ServerProcess) -> Iterator[grpc.Channel]:
         yield ch
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def grpc_stub(channel: grpc.Channel) -> grpc_service_pb2_grpc.GRPCInferenceServiceStub:
     """A generated GRPCInferenceService stub on `channel`."""
     return grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)

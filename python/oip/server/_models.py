@@ -23,6 +23,9 @@ Arrays = Mapping[str, np.ndarray]
 # repeat_int32 refuses a DELAY or WAIT above this, so a stream never stalls.
 MAX_DELAY_MS = 10_000
 
+# simple_string's operands, so sums stay within Python's 4300-digit int/str limit.
+MAX_DECIMAL_DIGITS = 4000
+
 _CONFIG_TYPES = {datatype: getattr(mc, "TYPE_STRING" if datatype is DataType.BYTES else f"TYPE_{datatype.value}") for datatype in DataType}
 
 
@@ -104,6 +107,11 @@ class StringAddSub(Model):
     def _parse(self, name: str, array: np.ndarray) -> np.ndarray:
         out = np.empty(array.shape, dtype=np.object_)
         for index, element in np.ndenumerate(array):
+            if len(element) > MAX_DECIMAL_DIGITS:
+                raise invalid(
+                    f"input '{name}' of model '{self.name}': element {list(index)} has "
+                    f"{len(element)} characters; the limit is {MAX_DECIMAL_DIGITS}"
+                )
             try:
                 out[index] = int(bytes(element).decode("ascii"))
             except (UnicodeDecodeError, ValueError):
@@ -193,8 +201,9 @@ def find_model(models: Mapping[str, Model], name: str, version: str) -> Model:
     model: Optional[Model] = models.get(name)
     if model is None:
         raise not_found(f"Request for unknown model: '{name}' is not found")
-    if version and not version.isdigit():
+    # ASCII digits only, compared as text: int() refuses "²" and 5000 digits.
+    if version and not (version.isascii() and version.isdigit()):
         raise invalid(f"model '{name}': version '{version}' is not a positive integer")
-    if version and int(version) != int(model.version):
+    if version and version.lstrip("0") != model.version:
         raise not_found(f"Request for unknown model: '{name}' version {version} is not found")
     return model

@@ -124,6 +124,7 @@ def decode_inputs(model: str, specs: Mapping[str, TensorSpec], max_batch_size: i
         )
 
     arrays: dict[str, np.ndarray] = {}
+    batch_size = None
     for index, tensor in enumerate(request.inputs):
         spec = specs.get(tensor.name)
         if spec is None:
@@ -135,6 +136,11 @@ def decode_inputs(model: str, specs: Mapping[str, TensorSpec], max_batch_size: i
             raise invalid(f"{where} has datatype {tensor.datatype or '(empty)'}; expected {spec.datatype.value}")
         shape = list(tensor.shape)
         check_shape(model, spec, shape, max_batch_size)
+        if max_batch_size > 0:
+            # Inputs of one request share the batch size; numpy would broadcast.
+            if batch_size is not None and shape[0] != batch_size:
+                raise invalid(f"{where} has batch size {shape[0]}; the other inputs have batch size {batch_size}")
+            batch_size = shape[0]
         count = _element_count(where, shape)
 
         typed = tensor.HasField("contents") and tensor.contents.ByteSize() > 0
@@ -151,7 +157,8 @@ def decode_inputs(model: str, specs: Mapping[str, TensorSpec], max_batch_size: i
 
     missing = sorted(set(specs) - set(arrays))
     if missing:
-        raise invalid(f"model '{model}' expects input(s) {', '.join(missing)}, missing from the request")
+        names = ", ".join(f"'{name}'" for name in missing)
+        raise invalid(f"input {names} of model '{model}' is missing from the request")
     return arrays
 
 
