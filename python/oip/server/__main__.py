@@ -19,7 +19,24 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port; 0 picks a free one (default 8001)")
     parser.add_argument("--port-file", help="write the bound gRPC port to this file once serving")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--model-control-mode",
+        default="none",
+        choices=["none", "explicit"],
+        help="none: load every model at start (default); explicit: load only "
+        "--load-model ones. Load and unload requests work in both modes.",
+    )
+    parser.add_argument(
+        "--load-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="in explicit mode, a model to load at start ('*' for all); repeatable",
+    )
+    args = parser.parse_args(argv)
+    if args.load_model and args.model_control_mode != "explicit":
+        parser.error("--load-model needs --model-control-mode explicit")
+    return args
 
 
 def _write_port(path: str, port: int) -> None:
@@ -30,10 +47,15 @@ def _write_port(path: str, port: int) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    server = ReferenceServer(host=args.host, grpc_port=args.grpc_port)
     try:
+        server = ReferenceServer(
+            host=args.host,
+            grpc_port=args.grpc_port,
+            model_control_mode=args.model_control_mode,
+            load_models=args.load_model,
+        )
         port = await server.start()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         logging.getLogger("oip.server").error("%s", exc)
         return 1
     if args.port_file:

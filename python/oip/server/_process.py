@@ -31,6 +31,7 @@ class ServerProcess:
         self._startup_timeout = startup_timeout
         self._process: Optional[subprocess.Popen[bytes]] = None
         self._workdir: Optional[tempfile.TemporaryDirectory[str]] = None
+        self._log_path: Optional[str] = None
         self.port = 0
 
     @property
@@ -48,6 +49,7 @@ class ServerProcess:
         self._workdir = tempfile.TemporaryDirectory(prefix="oip-server-")
         port_file = os.path.join(self._workdir.name, "port")
         log_path = os.path.join(self._workdir.name, "log")
+        self._log_path = log_path
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         command = [sys.executable, "-m", "oip.server", "--grpc-port", "0", "--port-file", port_file, *self._extra_args]
         with open(log_path, "wb") as log:
@@ -79,6 +81,19 @@ class ServerProcess:
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
+            self._log_path = None
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The child's process id while it runs, else None."""
+        return None if self._process is None else self._process.pid
+
+    def read_log(self) -> str:
+        """The child's output so far; '' before it starts or after close."""
+        if self._log_path is None:
+            return ""
+        with open(self._log_path, encoding="utf-8", errors="replace") as file:
+            return file.read()
 
     @property
     def returncode(self) -> Optional[int]:

@@ -58,6 +58,11 @@ class SequenceTracker:
             self._last_seen[key] = now
         return start
 
+    def forget(self, model: str) -> None:
+        """Ends every sequence of `model` (it was loaded again or unloaded)."""
+        for key in [key for key in self._last_seen if key[0] == model]:
+            del self._last_seen[key]
+
     def _forget_idle(self, now: float) -> None:
         expired = [key for key, seen in self._last_seen.items() if now - seen > self._idle]
         for key in expired:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import grpc
 
@@ -26,10 +26,23 @@ class ReferenceServer:
         await server.stop()
     """
 
-    def __init__(self, host: str = "127.0.0.1", grpc_port: int = 8001, models: Optional[Mapping[str, Model]] = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        grpc_port: int = 8001,
+        models: Optional[Mapping[str, Model]] = None,
+        model_control_mode: str = "none",
+        load_models: Sequence[str] = (),
+    ) -> None:
+        """Builds the service; `load_models` apply in explicit mode ("*": all).
+
+        Raises:
+            ValueError: an unknown mode, or a model to load that does not exist.
+        """
         self.host = host
         self.grpc_port = grpc_port
         self._models = dict(models) if models is not None else demo_models()
+        self._service = InferenceService(self._models, model_control_mode, load_models)
         self._server: Optional[grpc.aio.Server] = None
 
     async def start(self) -> int:
@@ -45,7 +58,8 @@ class ReferenceServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        server.add_generic_rpc_handlers((inference_handler(InferenceService(self._models)), health_handler()))
+        handlers = (inference_handler(self._service), health_handler())
+        server.add_generic_rpc_handlers(handlers)
         address = f"{self.host}:{self.grpc_port}"
         try:
             port = server.add_insecure_port(address)
@@ -65,6 +79,7 @@ class ReferenceServer:
             await self._server.stop(grace)
             self._server = None
             _LOG.info("stopped")
+        self._service.close()
 
     async def wait(self) -> None:
         """Returns when the server has stopped."""

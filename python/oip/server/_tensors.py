@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -16,6 +16,11 @@ from oip._bytes import BytesFormatError, decode_bytes, encode_bytes
 from oip._datatype import DataType
 from oip.protocol import grpc_service_pb2 as pb
 from oip.server._errors import invalid
+from oip.server._shm import BYTE_SIZE as SHM_BYTE_SIZE
+from oip.server._shm import OFFSET as SHM_OFFSET
+from oip.server._shm import PARAMETERS as SHM_PARAMETERS
+from oip.server._shm import REGION as SHM_REGION
+from oip.server._shm import SharedMemory, ShmRef, shm_ref
 
 # A tensor larger than this many elements is refused before any allocation.
 MAX_ELEMENTS = 1 << 30
@@ -114,18 +119,66 @@ def _decode_typed(where: str, datatype: DataType, contents: pb.InferTensorConten
     return np.asarray(values, dtype=datatype.numpy_dtype).reshape(shape)
 
 
-def decode_inputs(model: str, specs: Mapping[str, TensorSpec], max_batch_size: int, request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
-    """The request's inputs as numpy arrays, after checking every rule."""
-    raw = request.raw_input_contents
-    if raw and len(raw) != len(request.inputs):
+def _decode_shm(
+    where: str,
+    datatype: DataType,
+    memory: Optional[SharedMemory],
+    ref: ShmRef,
+    shape: list[int],
+    count: int,
+) -> np.ndarray:
+    if memory is None:
+        raise invalid(f"{where}: unknown shared memory region '{ref.region}'")
+    region = memory.find(where, ref)
+    region.check_room(where, ref.offset, ref.byte_size)
+    expected = count * datatype.item_size
+    if datatype is not DataType.BYTES and ref.byte_size != expected:
         raise invalid(
-            f"request to model '{model}' has {len(request.inputs)} inputs but "
-            f"{len(raw)} raw_input_contents entries; they must match one to one"
+            f"{where} has shared_memory_byte_size {ref.byte_size} in shared memory "
+            f"region '{ref.region}'; shape {_format_shape(shape)} of "
+            f"{datatype.value} needs {expected}"
         )
+    data = region.read(where, ref.offset, ref.byte_size)
+    return _decode_raw(where, datatype, data, shape, count)
 
+
+def _input_refs(model: str, request: pb.ModelInferRequest) -> list[Optional[ShmRef]]:
+    """Each input's shared memory placement; checks raw_input_contents' count."""
+    refs = [
+        shm_ref(f"input '{tensor.name}' of model '{model}'", tensor.parameters)
+        for tensor in request.inputs
+    ]
+    raw = request.raw_input_contents
+    outside = sum(ref is None for ref in refs)
+    if raw and len(raw) != outside:
+        in_shm = len(refs) - outside
+        also = f" (and {in_shm} in shared memory)" if in_shm else ""
+        raise invalid(
+            f"request to model '{model}' has {outside} inputs outside shared "
+            f"memory{also} but {len(raw)} raw_input_contents entries; they must "
+            "match one to one"
+        )
+    return refs
+
+
+def decode_inputs(
+    model: str,
+    specs: Mapping[str, TensorSpec],
+    max_batch_size: int,
+    request: pb.ModelInferRequest,
+    memory: Optional[SharedMemory] = None,
+) -> dict[str, np.ndarray]:
+    """The request's inputs as numpy arrays, after checking every rule.
+
+    Inputs in shared memory are read from `memory`'s regions; the others
+    take raw_input_contents entries in order, or their typed contents.
+    """
+    refs = _input_refs(model, request)
+    raw = list(request.raw_input_contents)
+    next_raw = 0
     arrays: dict[str, np.ndarray] = {}
     batch_size = None
-    for index, tensor in enumerate(request.inputs):
+    for tensor, ref in zip(request.inputs, refs):
         spec = specs.get(tensor.name)
         if spec is None:
             raise invalid(f"unexpected input '{tensor.name}' for model '{model}'; expected {', '.join(sorted(specs))}")
@@ -144,10 +197,21 @@ def decode_inputs(model: str, specs: Mapping[str, TensorSpec], max_batch_size: i
         count = _element_count(where, shape)
 
         typed = tensor.HasField("contents") and tensor.contents.ByteSize() > 0
+        if ref is not None:
+            if typed:
+                raise invalid(
+                    f"{where} is in shared memory region '{ref.region}' and also "
+                    "has typed contents; send one"
+                )
+            arrays[tensor.name] = _decode_shm(
+                where, spec.datatype, memory, ref, shape, count
+            )
+            continue
         if typed and raw:
             raise invalid(f"{where} has both typed contents and raw_input_contents; send one")
         if raw:
-            arrays[tensor.name] = _decode_raw(where, spec.datatype, raw[index], shape, count)
+            data, next_raw = raw[next_raw], next_raw + 1
+            arrays[tensor.name] = _decode_raw(where, spec.datatype, data, shape, count)
         elif typed:
             arrays[tensor.name] = _decode_typed(where, spec.datatype, tensor.contents, shape, count)
         elif count == 0:
@@ -162,29 +226,107 @@ def decode_inputs(model: str, specs: Mapping[str, TensorSpec], max_batch_size: i
     return arrays
 
 
-def requested_outputs(model: str, specs: Mapping[str, TensorSpec], request: pb.ModelInferRequest) -> list[str]:
-    """Output names to return: those requested, else all, in model order."""
-    names: list[str] = []
+@dataclass(frozen=True)
+class OutputRequest:
+    """An output to return, and the shared memory to write it to, if any."""
+
+    name: str
+    shm: Optional[ShmRef] = None
+
+
+def _output_ref(
+    model: str, output: pb.ModelInferRequest.InferRequestedOutputTensor,
+    memory: Optional[SharedMemory],
+) -> Optional[ShmRef]:
+    where = f"output '{output.name}' of model '{model}'"
+    for key in output.parameters:
+        if key not in SHM_PARAMETERS:
+            raise invalid(
+                f"output '{output.name}': parameter '{key}' is not supported by "
+                "the reference server"
+            )
+    ref = shm_ref(where, output.parameters)
+    if ref is not None:
+        if memory is None:
+            raise invalid(f"{where}: unknown shared memory region '{ref.region}'")
+        memory.find(where, ref).check_room(where, ref.offset, ref.byte_size)
+    return ref
+
+
+def requested_outputs(
+    model: str,
+    specs: Mapping[str, TensorSpec],
+    request: pb.ModelInferRequest,
+    memory: Optional[SharedMemory] = None,
+) -> list[OutputRequest]:
+    """Outputs to return: those requested, else all, in model order."""
+    outputs: list[OutputRequest] = []
     for output in request.outputs:
         if output.name not in specs:
             raise invalid(f"unknown output '{output.name}' requested from model '{model}'; it has {', '.join(specs)}")
-        if output.name in names:
+        if any(known.name == output.name for known in outputs):
             raise invalid(f"output '{output.name}' of model '{model}' is requested more than once")
-        for key in output.parameters:
-            raise invalid(f"output '{output.name}': parameter '{key}' is not supported by the reference server")
-        names.append(output.name)
-    return names or list(specs)
+        outputs.append(OutputRequest(output.name, _output_ref(model, output, memory)))
+    return outputs or [OutputRequest(name) for name in specs]
 
 
-def encode_outputs(response: pb.ModelInferResponse, specs: Mapping[str, TensorSpec], names: Sequence[str], arrays: Mapping[str, np.ndarray]) -> None:
-    """Appends the named outputs to `response` as raw contents."""
-    for name in names:
-        array = arrays[name]
-        datatype = specs[name].datatype
-        tensor = response.outputs.add(name=name, datatype=datatype.value, shape=array.shape)
-        del tensor  # filled in place
-        if datatype is DataType.BYTES:
-            response.raw_output_contents.append(encode_bytes(array.reshape(-1)))
-        else:
-            data = np.ascontiguousarray(array, dtype=datatype.numpy_dtype)
-            response.raw_output_contents.append(data.tobytes())
+def _serialize(datatype: DataType, array: np.ndarray) -> bytes:
+    if datatype is DataType.BYTES:
+        return encode_bytes(array.reshape(-1))
+    return np.ascontiguousarray(array, dtype=datatype.numpy_dtype).tobytes()
+
+
+def _check_shm_outputs(
+    model: str,
+    outputs: Sequence[OutputRequest],
+    data: Mapping[str, bytes],
+    memory: Optional[SharedMemory],
+) -> None:
+    for output in outputs:
+        ref = output.shm
+        if ref is None:
+            continue
+        where = f"output '{output.name}' of model '{model}'"
+        if memory is None:
+            raise invalid(f"{where}: unknown shared memory region '{ref.region}'")
+        region = memory.find(where, ref)
+        size = len(data[output.name])
+        if size > ref.byte_size:
+            raise invalid(
+                f"{where} needs {size} bytes but shared_memory_byte_size gives "
+                f"{ref.byte_size} in shared memory region '{ref.region}'"
+            )
+        region.check_room(where, ref.offset, size)
+
+
+def encode_outputs(
+    response: pb.ModelInferResponse,
+    specs: Mapping[str, TensorSpec],
+    outputs: Sequence[OutputRequest],
+    arrays: Mapping[str, np.ndarray],
+    memory: Optional[SharedMemory] = None,
+) -> None:
+    """Appends the outputs to `response`: raw contents, or written to shared memory.
+
+    Every shared memory output is checked before any is written, so a
+    refused response writes nothing.
+    """
+    model = response.model_name
+    data = {o.name: _serialize(specs[o.name].datatype, arrays[o.name]) for o in outputs}
+    _check_shm_outputs(model, outputs, data, memory)
+    for output in outputs:
+        array, ref = arrays[output.name], output.shm
+        datatype = specs[output.name].datatype
+        tensor = response.outputs.add(
+            name=output.name, datatype=datatype.value, shape=array.shape
+        )
+        if ref is None:
+            response.raw_output_contents.append(data[output.name])
+            continue
+        assert memory is not None
+        where = f"output '{output.name}' of model '{model}'"
+        memory.find(where, ref).write(where, ref.offset, data[output.name])
+        tensor.parameters[SHM_REGION].string_param = ref.region
+        tensor.parameters[SHM_BYTE_SIZE].int64_param = len(data[output.name])
+        if ref.offset:
+            tensor.parameters[SHM_OFFSET].int64_param = ref.offset
