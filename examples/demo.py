@@ -23,6 +23,19 @@ EXAMPLES = (
     "grpc_explicit_int_content_client",
     "grpc_explicit_byte_content_client",
     "grpc_stream_client",
+    "simple_grpc_infer_client",
+    "simple_grpc_string_infer_client",
+    "simple_grpc_async_infer_client",
+    "simple_grpc_aio_infer_client",
+    "simple_grpc_sequence_stream_infer_client",
+    "simple_grpc_sequence_sync_infer_client",
+    "simple_grpc_shm_client",
+    "simple_grpc_shm_string_client",
+    "simple_grpc_model_control",
+    "simple_grpc_health_metadata",
+    "simple_grpc_custom_repeat",
+    "simple_grpc_keepalive_client",
+    "simple_grpc_custom_args_client",
 )
 
 # Each example gets this long in all before it counts as failed.
