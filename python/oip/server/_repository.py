@@ -53,7 +53,8 @@ class _Entry:
 
 
 def _choice(parameter: pb.ModelRepositoryParameter) -> Optional[str]:
-    return parameter.WhichOneof("parameter_choice")
+    choice: Optional[str] = parameter.WhichOneof("parameter_choice")
+    return choice
 
 
 def _failed(name: str, reason: str) -> RequestError:

@@ -228,7 +228,7 @@ class InferenceService:
 
     def _prepare(
         self, request: pb.ModelInferRequest, timer: RequestTimer
-    ) -> tuple[Model, dict, list[OutputRequest], Context]:
+    ) -> tuple[Model, dict[str, np.ndarray], list[OutputRequest], Context]:
         model = self._repository.get(request.model_name, request.model_version)
         timer.taken(self._repository.stats(model.name))
         inputs = _tensors.decode_inputs(
@@ -254,7 +254,8 @@ class InferenceService:
     ) -> pb.ModelInferResponse:
         response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)
         _tensors.encode_outputs(
-            response, model.output_specs, outputs, arrays, self._memory
+            response, model.output_specs, outputs, arrays, self._memory,
+            batched=model.max_batch_size > 0,
         )
         return response
 
@@ -371,10 +372,10 @@ def _unary(
     request_type: Type[Message],
     handler: Handler,
     timed: bool = False,
-) -> grpc.RpcMethodHandler:
+) -> grpc.RpcMethodHandler[bytes, bytes]:
     """A unary method; `timed` handlers also get the time the bytes arrived."""
 
-    async def call(data: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def call(data: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         received = now_ns()
         try:
             request = _parse(request_type, data)
@@ -387,8 +388,8 @@ def _unary(
     return grpc.unary_unary_rpc_method_handler(call)
 
 
-def _stream(service: InferenceService) -> grpc.RpcMethodHandler:
-    async def call(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+def _stream(service: InferenceService) -> grpc.RpcMethodHandler[bytes, bytes]:
+    async def call(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
         async for data in requests:
             received = now_ns()
             try:
@@ -458,9 +459,9 @@ def health_handler() -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(name, methods)
 
 
-def _unimplemented_stream(method: str) -> grpc.RpcMethodHandler:
-    async def call(data: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+def _unimplemented_stream(method: str) -> grpc.RpcMethodHandler[bytes, bytes]:
+    async def call(data: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by the oip reference server")
-        yield b""
+        yield b""  # type: ignore[unreachable]  # abort raises; this makes a generator
 
     return grpc.unary_stream_rpc_method_handler(call)

@@ -232,6 +232,7 @@ class OutputRequest:
 
     name: str
     shm: Optional[ShmRef] = None
+    class_count: int = 0  # > 0: return the top classes instead of the tensor
 
 
 def _output_ref(
@@ -240,7 +241,7 @@ def _output_ref(
 ) -> Optional[ShmRef]:
     where = f"output '{output.name}' of model '{model}'"
     for key in output.parameters:
-        if key not in SHM_PARAMETERS:
+        if key not in SHM_PARAMETERS and key != CLASSIFICATION:
             raise invalid(
                 f"output '{output.name}': parameter '{key}' is not supported by "
                 "the reference server"
@@ -266,8 +267,51 @@ def requested_outputs(
             raise invalid(f"unknown output '{output.name}' requested from model '{model}'; it has {', '.join(specs)}")
         if any(known.name == output.name for known in outputs):
             raise invalid(f"output '{output.name}' of model '{model}' is requested more than once")
-        outputs.append(OutputRequest(output.name, _output_ref(model, output, memory)))
+        ref = _output_ref(model, output, memory)
+        classes = _class_count(model, output)
+        if classes and specs[output.name].datatype is DataType.BYTES:
+            raise invalid(f"output '{output.name}' of model '{model}' is BYTES and cannot be classified")
+        outputs.append(OutputRequest(output.name, ref, classes))
     return outputs or [OutputRequest(name) for name in specs]
+
+
+CLASSIFICATION = "classification"
+
+
+def _class_count(model: str, output: pb.ModelInferRequest.InferRequestedOutputTensor) -> int:
+    if CLASSIFICATION not in output.parameters:
+        return 0
+    parameter = output.parameters[CLASSIFICATION]
+    choice = parameter.WhichOneof("parameter_choice")
+    count = getattr(parameter, choice) if choice in ("int64_param", "uint64_param") else None
+    if count is None or count <= 0:
+        raise invalid(
+            f"output '{output.name}' of model '{model}': parameter 'classification' must be "
+            "a positive integer (the number of classes to return)"
+        )
+    return int(count)
+
+
+def _class_text(value: object) -> str:
+    # Integers as integers, floats with six decimals, as Triton writes them.
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):f}"
+    return str(int(value))  # type: ignore[call-overload]
+
+
+def classify(array: np.ndarray, count: int, batched: bool) -> np.ndarray:
+    """The top `count` classes per batch item as BYTES "value:index".
+
+    Classes are ordered by value, highest first; equal values by index.
+    """
+    rows = array.reshape(array.shape[0], -1) if batched else array.reshape(1, -1)
+    top = min(count, rows.shape[1])
+    # A stable sort of the negated values keeps lower indices first on ties.
+    order = np.argsort(-rows.astype(np.float64), axis=1, kind="stable")[:, :top]
+    out = np.empty((rows.shape[0], top), dtype=np.object_)
+    for row, indices in enumerate(order):
+        out[row] = [f"{_class_text(rows[row, i])}:{i}".encode() for i in indices]
+    return out if batched else out.reshape(top)
 
 
 def _serialize(datatype: DataType, array: np.ndarray) -> bytes:
@@ -305,18 +349,28 @@ def encode_outputs(
     outputs: Sequence[OutputRequest],
     arrays: Mapping[str, np.ndarray],
     memory: Optional[SharedMemory] = None,
+    batched: bool = False,
 ) -> None:
     """Appends the outputs to `response`: raw contents, or written to shared memory.
+
+    Outputs requested with classification become BYTES "value:index" top
+    classes per batch item (`batched`: the first dimension is the batch).
 
     Every shared memory output is checked before any is written, so a
     refused response writes nothing.
     """
     model = response.model_name
-    data = {o.name: _serialize(specs[o.name].datatype, arrays[o.name]) for o in outputs}
+    arrays = dict(arrays)
+    types = {o.name: specs[o.name].datatype for o in outputs}
+    for output in outputs:
+        if output.class_count:
+            arrays[output.name] = classify(arrays[output.name], output.class_count, batched)
+            types[output.name] = DataType.BYTES
+    data = {o.name: _serialize(types[o.name], arrays[o.name]) for o in outputs}
     _check_shm_outputs(model, outputs, data, memory)
     for output in outputs:
         array, ref = arrays[output.name], output.shm
-        datatype = specs[output.name].datatype
+        datatype = types[output.name]
         tensor = response.outputs.add(
             name=output.name, datatype=datatype.value, shape=array.shape
         )
