@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Optional, Sequence
 
-from oip.server._server import ReferenceServer
+from oip.server._server import ReferenceServer, ServerTls
 
 
 def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -33,7 +33,18 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         metavar="NAME",
         help="in explicit mode, a model to load at start ('*' for all); repeatable",
     )
+    parser.add_argument("--tls-cert-file", metavar="PEM", help="serve TLS with this certificate")
+    parser.add_argument("--tls-key-file", metavar="PEM", help="the certificate's private key")
+    parser.add_argument(
+        "--tls-client-ca-file",
+        metavar="PEM",
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     args = parser.parse_args(argv)
+    if bool(args.tls_cert_file) != bool(args.tls_key_file):
+        parser.error("--tls-cert-file and --tls-key-file go together")
+    if args.tls_client_ca_file and not args.tls_cert_file:
+        parser.error("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
     if args.load_model and args.model_control_mode != "explicit":
         parser.error("--load-model needs --model-control-mode explicit")
     return args
@@ -53,6 +64,9 @@ async def _serve(args: argparse.Namespace) -> int:
             grpc_port=args.grpc_port,
             model_control_mode=args.model_control_mode,
             load_models=args.load_model,
+            tls=ServerTls(args.tls_cert_file, args.tls_key_file, args.tls_client_ca_file)
+            if args.tls_cert_file
+            else None,
         )
         port = await server.start()
     except (OSError, ValueError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 import grpc
@@ -14,6 +15,28 @@ _LOG = logging.getLogger(__name__)
 
 # Large enough for big tensors; gRPC's default is 4 MiB.
 MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """PEM files for TLS; with `client_ca_file`, clients must present a
+    certificate signed by it (mutual TLS)."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: Optional[str] = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        def read(path: str) -> bytes:
+            with open(path, "rb") as file:
+                return file.read()
+
+        client_ca = read(self.client_ca_file) if self.client_ca_file else None
+        return grpc.ssl_server_credentials(
+            [(read(self.key_file), read(self.cert_file))],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
 
 
 class ReferenceServer:
@@ -33,6 +56,7 @@ class ReferenceServer:
         models: Optional[Mapping[str, Model]] = None,
         model_control_mode: str = "none",
         load_models: Sequence[str] = (),
+        tls: Optional[ServerTls] = None,
     ) -> None:
         """Builds the service; `load_models` apply in explicit mode ("*": all).
 
@@ -44,6 +68,7 @@ class ReferenceServer:
         self._models = dict(models) if models is not None else demo_models()
         self._service = InferenceService(self._models, model_control_mode, load_models)
         self._server: Optional[grpc.aio.Server] = None
+        self._tls = tls
 
     async def start(self) -> int:
         """Binds and starts serving; returns the bound gRPC port.
@@ -62,7 +87,10 @@ class ReferenceServer:
         server.add_generic_rpc_handlers(handlers)
         address = f"{self.host}:{self.grpc_port}"
         try:
-            port = server.add_insecure_port(address)
+            if self._tls is not None:
+                port = server.add_secure_port(address, self._tls.credentials())
+            else:
+                port = server.add_insecure_port(address)
         except RuntimeError as exc:
             raise OSError(f"cannot bind gRPC to {address}: {exc}") from exc
         if port == 0:
