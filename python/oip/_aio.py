@@ -274,6 +274,7 @@ class AsyncInferStream:
         self._call = call
         self._target = target
         self._closed = False
+        self._cancelled = False
 
     async def send(
         self,
@@ -316,6 +317,7 @@ class AsyncInferStream:
     def cancel(self) -> None:
         """Cancels the stream at once; iteration then stops."""
         self._closed = True
+        self._cancelled = True
         self._call.cancel()
 
     async def __aiter__(self) -> AsyncIterator[InferResult]:
@@ -327,7 +329,9 @@ class AsyncInferStream:
                 return
             raise map_rpc_error(exc, self._target) from exc
         except asyncio.CancelledError:
-            if not self._closed:
+            # Only the stream's own cancel() ends iteration quietly; a
+            # cancelled task must see its CancelledError.
+            if not self._cancelled:
                 raise
 
     async def __aenter__(self) -> "AsyncInferStream":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -13,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import grpc
 
 from oip._errors import (
+    InvalidInputError,
     OipError,
     ServerUnavailableError,
     StatusCode,
@@ -77,12 +79,20 @@ class RetryPolicy:
     retryable_status_codes: Sequence[StatusCode] = (StatusCode.UNAVAILABLE,)
     include_inference: bool = False
 
+    def __post_init__(self) -> None:
+        # gRPC rejects such a service config, and then fails every call.
+        for name in ("initial_backoff_s", "max_backoff_s", "backoff_multiplier"):
+            if not getattr(self, name) > 0:
+                raise InvalidInputError(f"RetryPolicy {name} is {getattr(self, name)}; it must be > 0")
+        if not self.retryable_status_codes:
+            raise InvalidInputError("RetryPolicy retryable_status_codes is empty; give at least one")
+
     def service_config(self) -> str:
         methods = list(IDEMPOTENT_METHODS) + (["ModelInfer"] if self.include_inference else [])
         policy = {
             "maxAttempts": max(2, min(self.max_attempts, 5)),
-            "initialBackoff": f"{self.initial_backoff_s}s",
-            "maxBackoff": f"{self.max_backoff_s}s",
+            "initialBackoff": _duration(self.initial_backoff_s),
+            "maxBackoff": _duration(self.max_backoff_s),
             "backoffMultiplier": self.backoff_multiplier,
             "retryableStatusCodes": [code.value for code in self.retryable_status_codes],
         }
@@ -95,6 +105,16 @@ class RetryPolicy:
             ]
         }
         return json.dumps(config)
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as a service config duration ("0.1s", never "1e-05s").
+
+    gRPC counts backoff in whole milliseconds and refuses 0, so a shorter
+    positive duration rounds up to 1 ms.
+    """
+    millis = max(1, math.ceil(round(seconds * 1000, 6)))
+    return f"{millis / 1000:.3f}".rstrip("0").rstrip(".") + "s"
 
 
 @dataclass(frozen=True)

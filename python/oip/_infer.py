@@ -93,6 +93,8 @@ def set_parameter(target: Any, key: str, value: ParameterValue) -> None:
     if isinstance(value, bool):
         parameter.bool_param = value
     elif isinstance(value, int):
+        if not -(1 << 63) <= value < 1 << 64:
+            raise InvalidInputError(f"parameter '{key}' = {value} does not fit in int64 or uint64")
         if value >= 1 << 63:
             parameter.uint64_param = value
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import message as protobuf_message
 
-from oip._errors import ModelNotFoundError, OipError, ServerError, StatusCode
+from oip._errors import ModelNotFoundError, ModelUnavailableError, OipError, ServerError, StatusCode
 from oip._infer import InferResult, parse_response
 from oip._ops import SERVICE
 from oip._wire import STREAM_INFER_RESPONSE_FIELD, Buffer, WireFormatError, split_field
@@ -20,6 +20,8 @@ def stream_error(message: str) -> OipError:
     recognised by Triton's wording, anything else is a ServerError.
     """
     if message.startswith("Request for unknown model"):
+        if "no available versions" in message:
+            return ModelUnavailableError(message, status=StatusCode.UNAVAILABLE)
         return ModelNotFoundError(message, status=StatusCode.NOT_FOUND)
     return ServerError(message, status=StatusCode.UNKNOWN)
 

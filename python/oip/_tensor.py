@@ -51,11 +51,11 @@ def datatype_of(array: np.ndarray) -> DataType:
     return found
 
 
-def _as_datatype(value: Union[DataType, str]) -> DataType:
+def _as_datatype(name: str, value: Union[DataType, str]) -> DataType:
     try:
         return value if isinstance(value, DataType) else DataType.parse(value)
     except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
+        raise InvalidInputError(f"input '{name}': {exc}") from None
 
 
 def _check_shape(name: str, shape: Sequence[int]) -> Shape:
@@ -122,7 +122,7 @@ class InferInput:
         if not name:
             raise InvalidInputError("input tensor name is empty")
         self.name = name
-        self.datatype: Optional[DataType] = _as_datatype(datatype) if datatype is not None else None
+        self.datatype: Optional[DataType] = _as_datatype(name, datatype) if datatype is not None else None
         self.shape: Optional[Shape] = _check_shape(name, shape) if shape is not None else None
         self.parameters: dict[str, ParameterValue] = dict(parameters or {})
         self.shared_memory: Optional[SharedMemoryRef] = None
@@ -133,7 +133,10 @@ class InferInput:
     def set_data(self, data: Any) -> "InferInput":
         """Sets the tensor's data from a numpy array (or anything array-like)."""
         array = _to_array(self.name, data, self.datatype)
-        datatype = self.datatype or datatype_of(array)
+        try:
+            datatype = self.datatype or datatype_of(array)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"input '{self.name}': {exc.message}") from None
         if self.shape is not None and tuple(array.shape) != self.shape:
             raise InvalidInputError(
                 f"input '{self.name}': data has shape {list(array.shape)} but the "
@@ -226,7 +229,7 @@ def _to_array(name: str, data: Any, datatype: Optional[DataType]) -> np.ndarray:
         return np.asarray(data, dtype=np.object_)
     try:
         return np.asarray(data, dtype=datatype.numpy_dtype if datatype else None)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInputError(f"input '{name}': cannot make an array of the data: {exc}") from exc
 
 
