@@ -74,11 +74,11 @@ class AsyncClient:
                                                     compression_value)
         else:
             self._channel = grpc.aio.insecure_channel(self._target, settings.options(), compression_value)
-        self._methods: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._methods: dict[str, grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = {}
 
     # Plumbing.
 
-    def _method(self, path: str) -> grpc.aio.UnaryUnaryMultiCallable:
+    def _method(self, path: str) -> grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]:
         method = self._methods.get(path)
         if method is None:
             method = self._channel.unary_unary(path, request_serializer=None, response_deserializer=None)
@@ -255,7 +255,9 @@ class AsyncClient:
 
     def stream(self, *, timeout: Optional[float] = None, headers: Headers = None) -> "AsyncInferStream":
         """Opens a bidirectional inference stream; see `oip.Client.stream`."""
-        method = self._channel.stream_stream(STREAM_PATH, request_serializer=None, response_deserializer=None)
+        method: grpc.aio.StreamStreamMultiCallable[bytes, bytes] = self._channel.stream_stream(
+            STREAM_PATH, request_serializer=None, response_deserializer=None
+        )
         call = method(timeout=timeout, metadata=metadata(self._headers, headers))
         return AsyncInferStream(call, self._target)
 

@@ -15,6 +15,7 @@ from oip._errors import CancelledError, OipError
 from oip._grpc import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT_S,
+    CallMetadata,
     ChannelSettings,
     Headers,
     KeepAliveOptions,
@@ -83,12 +84,12 @@ class Client:
             self._channel = grpc.secure_channel(self._target, tls.credentials(), self._settings.options(), self._compression)
         else:
             self._channel = grpc.insecure_channel(self._target, self._settings.options(), self._compression)
-        self._methods: dict[str, grpc.UnaryUnaryMultiCallable] = {}
+        self._methods: dict[str, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {}
         _LOG.debug("client for %s (tls=%s)", self._target, tls is not None)
 
     # Plumbing.
 
-    def _method(self, path: str) -> grpc.UnaryUnaryMultiCallable:
+    def _method(self, path: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
         method = self._methods.get(path)
         if method is None:
             method = self._channel.unary_unary(path, request_serializer=None, response_deserializer=None)
@@ -404,11 +405,13 @@ class InferStream:
     """
 
     def __init__(self, channel: grpc.Channel, target: str, timeout: Optional[float],
-                 call_metadata: Optional[list[tuple[str, str]]]) -> None:
+                 call_metadata: CallMetadata) -> None:
         self._target = target
         self._requests: "queue.Queue[object]" = queue.Queue()
         self._closed = threading.Event()
-        method = channel.stream_stream(STREAM_PATH, request_serializer=None, response_deserializer=None)
+        method: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(
+            STREAM_PATH, request_serializer=None, response_deserializer=None
+        )
         self._call = method(self._request_iterator(), timeout=timeout, metadata=call_metadata)
 
     def _request_iterator(self) -> Iterator[bytes]:

@@ -210,13 +210,16 @@ def is_loopback(target: str) -> bool:
         return False
 
 
-def metadata(client_headers: Headers, call_headers: Headers) -> Optional[list[tuple[str, str]]]:
+CallMetadata = Optional[tuple[tuple[str, str], ...]]
+
+
+def metadata(client_headers: Headers, call_headers: Headers) -> CallMetadata:
     """Call metadata: the client's headers, then the call's (keys lowercased)."""
     merged: dict[str, str] = {}
     for headers in (client_headers, call_headers):
         for key, value in (headers or {}).items():
             merged[key.lower()] = value
-    return list(merged.items()) or None
+    return tuple(merged.items()) or None
 
 
 def map_rpc_error(

@@ -237,7 +237,7 @@ def _float32_to_bf16(array: np.ndarray) -> np.ndarray:
     """Rounds float32 to bfloat16 bits (nearest, ties to even; NaN kept)."""
     bits = np.ascontiguousarray(array, dtype="<f4").view("<u4")
     rounding = ((bits >> 16) & 1) + 0x7FFF
-    rounded = ((bits + rounding) >> 16).astype("<u2")
+    rounded: np.ndarray = ((bits + rounding) >> 16).astype("<u2")
     nan = np.isnan(array)
     if nan.any():
         rounded[nan] = 0x7FC0
