@@ -75,10 +75,13 @@ class AsyncClient:
         else:
             self._channel = grpc.aio.insecure_channel(self._target, settings.options(), compression_value)
         self._methods: dict[str, grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = {}
+        self._closed = False
 
     # Plumbing.
 
     def _method(self, path: str) -> grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]:
+        if self._closed:
+            raise CancelledError("the client is closed; make a new one")
         method = self._methods.get(path)
         if method is None:
             method = self._channel.unary_unary(path, request_serializer=None, response_deserializer=None)
@@ -105,6 +108,7 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Closes the channel; calls still running are cancelled."""
+        self._closed = True
         await self._channel.close()
 
     async def __aenter__(self) -> "AsyncClient":
@@ -255,6 +259,8 @@ class AsyncClient:
 
     def stream(self, *, timeout: Optional[float] = None, headers: Headers = None) -> "AsyncInferStream":
         """Opens a bidirectional inference stream; see `oip.Client.stream`."""
+        if self._closed:
+            raise CancelledError("the client is closed; make a new one")
         method: grpc.aio.StreamStreamMultiCallable[bytes, bytes] = self._channel.stream_stream(
             STREAM_PATH, request_serializer=None, response_deserializer=None
         )

@@ -85,11 +85,14 @@ class Client:
         else:
             self._channel = grpc.insecure_channel(self._target, self._settings.options(), self._compression)
         self._methods: dict[str, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {}
+        self._closed = False
         _LOG.debug("client for %s (tls=%s)", self._target, tls is not None)
 
     # Plumbing.
 
     def _method(self, path: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
+        if self._closed:
+            raise CancelledError("the client is closed; make a new one")
         method = self._methods.get(path)
         if method is None:
             method = self._channel.unary_unary(path, request_serializer=None, response_deserializer=None)
@@ -116,6 +119,7 @@ class Client:
 
     def close(self) -> None:
         """Closes the channel; calls still running are cancelled."""
+        self._closed = True
         self._channel.close()
 
     def __enter__(self) -> "Client":
@@ -332,6 +336,8 @@ class Client:
             timeout: deadline for the whole stream, in seconds (default: no
                 deadline beyond the server's).
         """
+        if self._closed:
+            raise CancelledError("the client is closed; make a new one")
         return InferStream(self._channel, self._target, timeout, metadata(self._headers, headers))
 
 

@@ -3,7 +3,8 @@
     OipError                      every error oip raises
     ├── InvalidInputError         a tensor, parameter or argument is wrong
     │                             (found before sending, or INVALID_ARGUMENT)
-    ├── ModelNotFoundError        NOT_FOUND: no such model or version
+    ├── NotFoundError             NOT_FOUND: no such thing (region, ...)
+    │   └── ModelNotFoundError    no such model or version
     ├── ModelUnavailableError     the model exists but is not loaded
     ├── ServerUnavailableError    UNAVAILABLE: cannot connect, or went away
     ├── DeadlineExceededError     DEADLINE_EXCEEDED: the call ran out of time
@@ -102,10 +103,14 @@ class InvalidInputError(OipError, ValueError):
     default_status = StatusCode.INVALID_ARGUMENT
 
 
-class ModelNotFoundError(OipError):
-    """The server has no such model, or no such version of it."""
+class NotFoundError(OipError):
+    """The server has nothing of that name (a region, a setting's model...)."""
 
     default_status = StatusCode.NOT_FOUND
+
+
+class ModelNotFoundError(NotFoundError):
+    """The server has no such model, or no such version of it."""
 
 
 class ModelUnavailableError(OipError):
@@ -153,7 +158,7 @@ class ServerError(OipError):
 _BY_STATUS: dict[StatusCode, type[OipError]] = {
     StatusCode.INVALID_ARGUMENT: InvalidInputError,
     StatusCode.OUT_OF_RANGE: InvalidInputError,
-    StatusCode.NOT_FOUND: ModelNotFoundError,
+    StatusCode.NOT_FOUND: NotFoundError,
     StatusCode.UNAVAILABLE: ServerUnavailableError,
     StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
     StatusCode.CANCELLED: CancelledError,
@@ -171,6 +176,8 @@ def error_for_status(
 ) -> OipError:
     """The error class that fits a server's status, built with `message`."""
     cls = _BY_STATUS.get(status, ServerError)
+    if status is StatusCode.NOT_FOUND and model:
+        cls = ModelNotFoundError
     if status is StatusCode.UNAVAILABLE and model and "no available versions" in message:
         cls = ModelUnavailableError
     return cls(message, status=status, model=model, request_id=request_id)

@@ -69,7 +69,8 @@ class RetryPolicy:
 
     By default only calls that change nothing on the server are retried
     (health, metadata, config, index, statistics, status); set
-    `include_inference` to retry ModelInfer too.
+    `include_inference` to retry ModelInfer too. `max_attempts` counts the
+    first try: 1 turns retries off; gRPC allows at most 5.
     """
 
     max_attempts: int = 3
@@ -84,13 +85,15 @@ class RetryPolicy:
         for name in ("initial_backoff_s", "max_backoff_s", "backoff_multiplier"):
             if not getattr(self, name) > 0:
                 raise InvalidInputError(f"RetryPolicy {name} is {getattr(self, name)}; it must be > 0")
+        if self.max_attempts < 1:
+            raise InvalidInputError(f"RetryPolicy max_attempts is {self.max_attempts}; it must be >= 1")
         if not self.retryable_status_codes:
             raise InvalidInputError("RetryPolicy retryable_status_codes is empty; give at least one")
 
     def service_config(self) -> str:
         methods = list(IDEMPOTENT_METHODS) + (["ModelInfer"] if self.include_inference else [])
         policy = {
-            "maxAttempts": max(2, min(self.max_attempts, 5)),
+            "maxAttempts": min(self.max_attempts, 5),
             "initialBackoff": _duration(self.initial_backoff_s),
             "maxBackoff": _duration(self.max_backoff_s),
             "backoffMultiplier": self.backoff_multiplier,
@@ -174,7 +177,7 @@ class ChannelSettings:
             options.append(("grpc.enable_http_proxy", 0))
         if self.keepalive is not None:
             options.extend(self.keepalive.channel_args())
-        if self.retry is not None:
+        if self.retry is not None and self.retry.max_attempts > 1:
             options.append(("grpc.enable_retries", 1))
             options.append(("grpc.service_config", self.retry.service_config()))
         else:

@@ -227,8 +227,9 @@ class OutputTensor:
 class InferResult(Mapping[str, np.ndarray]):
     """The answer to one request: a mapping from output name to numpy array.
 
-    Arrays decoded from raw contents are read-only views into the received
-    message (no copy); copy one (`np.array(x)`) to modify it. In a stream, a
+    Numeric outputs are read-only views into the received message (no
+    copy); copy one (`np.array(x)`) to modify it. BYTES outputs (object
+    arrays of bytes) and BF16 outputs (widened to float32) are new arrays. In a stream, a
     response may carry an error instead: `error` is then set and reading an
     output raises it.
     """

@@ -102,7 +102,9 @@ class InferInput:
         InferInput("INPUT0", np.arange(16, dtype=np.int32).reshape(1, 16))
 
     Name the datatype to convert (`datatype="BF16"` from float32) or for
-    BYTES from a list of str/bytes. For data in a registered shared memory
+    BYTES from a list of str/bytes. Plain Python data is converted to the
+    named datatype only when no value changes. For BYTES, prefer object
+    arrays: numpy's fixed-width `S`/`U` arrays drop trailing NUL bytes. For data in a registered shared memory
     region, give `shape` and `datatype` and call `set_shared_memory`.
 
     Raises:
@@ -228,9 +230,37 @@ def _to_array(name: str, data: Any, datatype: Optional[DataType]) -> np.ndarray:
             return array
         return np.asarray(data, dtype=np.object_)
     try:
-        return np.asarray(data, dtype=datatype.numpy_dtype if datatype else None)
-    except (TypeError, ValueError, OverflowError) as exc:
+        natural = np.asarray(data)
+    except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"input '{name}': cannot make an array of the data: {exc}") from exc
+    if datatype is None:
+        return natural
+    if datatype is DataType.BF16:
+        return natural.astype(np.float32)
+    return _convert_exactly(name, natural, datatype)
+
+
+def _convert_exactly(name: str, natural: np.ndarray, datatype: DataType) -> np.ndarray:
+    """Plain Python data as `datatype`, refusing any value that would change."""
+    try:
+        with np.errstate(all="ignore"):
+            converted = natural.astype(datatype.numpy_dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInputError(f"input '{name}': the data cannot be {datatype.value}: {exc}") from exc
+    if natural.dtype.kind not in "biuf":
+        raise InvalidInputError(f"input '{name}': data of dtype {natural.dtype} cannot be {datatype.value}")
+    floats = natural.dtype.kind == "f" and converted.dtype.kind == "f"
+    if not np.array_equal(converted, natural, equal_nan=floats):
+        flat_in, flat_out = natural.reshape(-1), converted.reshape(-1)
+        changed = flat_in != flat_out
+        if floats:
+            changed &= ~(np.isnan(flat_in) & np.isnan(flat_out))
+        index = int(np.flatnonzero(changed)[0])
+        raise InvalidInputError(
+            f"input '{name}': element {index} ({flat_in[index]}) does not fit "
+            f"{datatype.value} exactly; convert the data first"
+        )
+    return converted
 
 
 def _float32_to_bf16(array: np.ndarray) -> np.ndarray:

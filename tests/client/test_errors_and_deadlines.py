@@ -550,9 +550,10 @@ def test_closed_client_raises(server):
     c = oip.Client(server.url, timeout=DEADLINE)
     assert c.is_server_live()
     c.close()
-    # gRPC's own error, not an OipError: see the report on closed clients.
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(oip.CancelledError, match="closed"):
         c.is_server_live()
+    with pytest.raises(oip.CancelledError, match="closed"):
+        c.stream()
 
 
 def test_closed_async_client_raises(server):
@@ -560,8 +561,22 @@ def test_closed_async_client_raises(server):
         c = oip.AsyncClient(server.url, timeout=DEADLINE)
         assert await c.is_server_live()
         await c.close()
-        with pytest.raises(Exception, match="closed") as caught:
+        with pytest.raises(oip.CancelledError, match="closed") as caught:
             await c.is_server_live()
         return caught.value
 
-    assert not isinstance(run(go), AssertionError)
+    assert isinstance(run(go), oip.CancelledError)
+
+
+def test_single_attempt_policy_turns_retries_off():
+    from oip._grpc import ChannelSettings
+
+    options = dict(ChannelSettings("127.0.0.1:1", retry=oip.RetryPolicy(max_attempts=1)).options())
+
+    assert options["grpc.enable_retries"] == 0
+    assert "grpc.service_config" not in options
+
+
+def test_zero_attempts_refused():
+    with pytest.raises(oip.InvalidInputError, match="max_attempts"):
+        oip.RetryPolicy(max_attempts=0)

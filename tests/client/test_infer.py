@@ -628,3 +628,33 @@ def test_decoding_malformed_outputs(datatype, shape, raw, message):
     with pytest.raises(oip.InvalidInputError, match=message) as caught:
         result["Y"]
     assert "'Y'" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "data, datatype, expected",
+    [([1, 2, 3], "INT32", np.array([1, 2, 3], np.int32)),
+     ([1, 2], "FP32", np.array([1.0, 2.0], np.float32)),
+     ([True, False], "BOOL", np.array([True, False])),
+     ([0.5, float("nan")], "FP16", np.array([0.5, np.nan], np.float16))],
+    ids=["int-to-INT32", "int-to-FP32", "bool", "nan-kept"],
+)
+def test_python_lists_convert_when_exact(data, datatype, expected):
+    tensor = oip.InferInput("X", data, datatype=datatype)
+
+    decoded = np.frombuffer(tensor.raw, dtype=expected.dtype)
+    assert np.array_equal(decoded, expected, equal_nan=expected.dtype.kind == "f")
+
+
+@pytest.mark.parametrize(
+    "data, datatype, fragment",
+    [([1.5, 2.0], "INT32", "element 0 (1.5)"),
+     ([1, 70000], "INT16", "element 1 (70000)"),
+     ([1e10], "FP16", "element 0"),
+     (["a"], "INT32", "'X'")],
+    ids=["float-to-int", "int16-overflow", "fp16-overflow", "text-to-int"],
+)
+def test_python_lists_refused_when_values_change(data, datatype, fragment):
+    with pytest.raises(oip.InvalidInputError) as caught:
+        oip.InferInput("X", data, datatype=datatype)
+
+    assert fragment in str(caught.value)

@@ -28,6 +28,7 @@ EXPECTED_ALL = [
     "ModelMetadata",
     "ModelNotFoundError",
     "ModelUnavailableError",
+    "NotFoundError",
     "NotSupportedError",
     "OipError",
     "OutputTensor",
@@ -46,6 +47,7 @@ EXPECTED_ALL = [
 
 ERRORS = [
     ("InvalidInputError", "INVALID_ARGUMENT"),
+    ("NotFoundError", "NOT_FOUND"),
     ("ModelNotFoundError", "NOT_FOUND"),
     ("ModelUnavailableError", "UNAVAILABLE"),
     ("ServerUnavailableError", "UNAVAILABLE"),
@@ -144,7 +146,7 @@ def test_error_is_also_builtin(name, builtin):
 
 @pytest.mark.parametrize(
     "name",
-    ["ModelNotFoundError", "ModelUnavailableError", "CancelledError", "NotSupportedError",
+    ["NotFoundError", "ModelNotFoundError", "ModelUnavailableError", "CancelledError", "NotSupportedError",
      "AlreadyExistsError", "ServerError"],
 )
 def test_other_errors_are_not_builtin_kinds(name):
@@ -172,3 +174,7 @@ def test_datatype_names():
         "FP16", "BF16", "FP32", "FP64", "BYTES",
     ]
     assert oip.DataType("INT32") == "INT32"
+
+
+def test_model_not_found_is_a_not_found_error():
+    assert issubclass(oip.ModelNotFoundError, oip.NotFoundError)

@@ -421,12 +421,12 @@ def test_shm_with_async_client(server, make_region):
 
 
 def test_cuda_register_refused(client):
-    with pytest.raises(oip.OipError) as caught:
+    with pytest.raises(oip.NotSupportedError) as caught:
         client.register_cuda_shared_memory("gpu0", b"\x01" * 64, 0, 1024)
     error = caught.value
     assert "GPU" in error.message
     assert "'gpu0'" in error.message
-    assert error.status is oip.StatusCode.INVALID_ARGUMENT
+    assert error.status is oip.StatusCode.UNIMPLEMENTED
 
 
 def test_cuda_status_empty_and_unregister_all(client):
@@ -437,7 +437,7 @@ def test_cuda_status_empty_and_unregister_all(client):
 
 @pytest.mark.parametrize("method", ["get_cuda_shared_memory_status", "unregister_cuda_shared_memory"])
 def test_cuda_unknown_region(client, method):
-    with pytest.raises(oip.OipError) as caught:
+    with pytest.raises(oip.NotFoundError) as caught:
         getattr(client, method)("gpu0")
     assert caught.value.status is oip.StatusCode.NOT_FOUND
     assert "'gpu0'" in caught.value.message

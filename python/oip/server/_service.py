@@ -198,7 +198,9 @@ class InferenceService:
     async def cuda_shm_register(
         self, request: pb.CudaSharedMemoryRegisterRequest
     ) -> pb.CudaSharedMemoryRegisterResponse:
-        raise invalid(f"{NO_GPU}; cannot register region '{request.name}'")
+        raise RequestError(
+            grpc.StatusCode.UNIMPLEMENTED, f"{NO_GPU}; cannot register region '{request.name}'"
+        )
 
     async def cuda_shm_unregister(
         self, request: pb.CudaSharedMemoryUnregisterRequest
