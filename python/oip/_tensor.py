@@ -7,19 +7,16 @@ the same encoded buffers to their transports.
 from __future__ import annotations
 
 import math
-import struct
-from itertools import chain
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from oip._bytes import BytesFormatError, decode_bytes
+from oip._bytes import BytesFormatError, decode_bytes, encode_bytes
 from oip._datatype import DataType
 from oip._errors import InvalidInputError
 
 Shape = tuple[int, ...]
 ParameterValue = Union[bool, int, float, str]
-_LENGTH = struct.Struct("<I")
 
 _DATATYPE_BY_KIND = {
     np.dtype(np.bool_): DataType.BOOL,
@@ -315,35 +312,15 @@ def _same_kind(have: np.dtype, want: np.dtype) -> bool:
 def encode_bytes_tensor(name: str, array: np.ndarray) -> bytes:
     """BYTES elements, each behind its 4-byte little-endian length.
 
-    All-bytes arrays take a path with no per-element Python code; str is
-    encoded as UTF-8.
+    Raises:
+        InvalidInputError: an element is neither bytes nor str, naming the
+            tensor and the element.
     """
     items = np.asarray(array).reshape(-1).tolist()
-    if array.dtype.kind == "U":
-        items = [item.encode("utf-8") for item in items]
     try:
-        return _join_with_lengths(items)
-    except (TypeError, struct.error):
-        pass
-
-    normalized = []
-    for index, item in enumerate(items):
-        if isinstance(item, (bytes, bytearray, memoryview)):
-            normalized.append(bytes(item))
-        elif isinstance(item, str):
-            normalized.append(item.encode("utf-8"))
-        else:
-            raise InvalidInputError(
-                f"input '{name}': BYTES element {index} is {type(item).__name__}; "
-                "give bytes or str"
-            )
-    return _join_with_lengths(normalized)
-
-
-def _join_with_lengths(items: list[Any]) -> bytes:
-    # Length prefixes and elements interleaved; map and zip keep it in C.
-    prefixes = map(_LENGTH.pack, map(len, items))
-    return b"".join(chain.from_iterable(zip(prefixes, items)))
+        return encode_bytes(items)
+    except BytesFormatError as exc:
+        raise InvalidInputError(f"input '{name}': BYTES {exc}") from None
 
 
 def decode_tensor(name: str, datatype_text: str, shape: Sequence[int], raw: Union[bytes, memoryview]) -> np.ndarray:
