@@ -8,7 +8,8 @@ import oip
 from oip.protocol import model_config_pb2 as mc
 from tests.client.helpers import api, client, dead_client, server  # noqa: F401
 
-MODELS = ["simple", "simple_int8", "simple_string", "simple_identity", "simple_sequence", "repeat_int32"]
+MODELS = ["simple", "simple_int8", "simple_string", "simple_identity", "simple_sequence", "repeat_int32",
+          "identity_fp32"]
 
 T = oip.TensorMetadata
 METADATA = {
@@ -30,6 +31,7 @@ METADATA = {
         (T("IN", "INT32", (-1,)), T("DELAY", "UINT32", (-1,)), T("WAIT", "UINT32", (1,))),
         (T("OUT", "INT32", (1,)), T("IDX", "UINT32", (1,))),
     ),
+    "identity_fp32": ((T("INPUT0", "FP32", (-1,)),), (T("OUTPUT0", "FP32", (-1,)),)),
 }
 
 

@@ -658,3 +658,13 @@ def test_python_lists_refused_when_values_change(data, datatype, fragment):
         oip.InferInput("X", data, datatype=datatype)
 
     assert fragment in str(caught.value)
+
+
+def test_large_fp32_round_trip_is_exact(client):
+    tensor = np.random.default_rng(7).standard_normal(4 * 1024 * 1024).astype(np.float32)
+
+    result = client.infer("identity_fp32", {"INPUT0": tensor})
+
+    assert result["OUTPUT0"].dtype == np.float32
+    assert np.array_equal(result["OUTPUT0"], tensor)
+    assert not result["OUTPUT0"].flags.writeable

@@ -20,7 +20,7 @@ from tests.client.helpers import (  # noqa: F401
     simple_inputs,
 )
 
-ALL_MODELS = ["repeat_int32", "simple", "simple_identity", "simple_int8", "simple_sequence", "simple_string"]
+ALL_MODELS = ["identity_fp32", "repeat_int32", "simple", "simple_identity", "simple_int8", "simple_sequence", "simple_string"]
 STARTUP = ["simple", "simple_string", "simple_identity"]
 
 

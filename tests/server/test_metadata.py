@@ -22,6 +22,7 @@ MODELS = {
     "simple_identity": (8, [("INPUT0", "BYTES", [-1])],
                         [("OUTPUT0", "BYTES", [-1])]),
     "simple_sequence": (8, [("INPUT", "INT32", [1])], [("OUTPUT", "INT32", [1])]),
+    "identity_fp32": (0, [("INPUT0", "FP32", [-1])], [("OUTPUT0", "FP32", [-1])]),
     "repeat_int32": (
         0,
         [("IN", "INT32", [-1]), ("DELAY", "UINT32", [-1]), ("WAIT", "UINT32", [1])],
@@ -30,7 +31,7 @@ MODELS = {
 }
 
 CONFIG_TYPES = {"INT32": mc.TYPE_INT32, "INT8": mc.TYPE_INT8,
-                "UINT32": mc.TYPE_UINT32, "BYTES": mc.TYPE_STRING}
+                "UINT32": mc.TYPE_UINT32, "BYTES": mc.TYPE_STRING, "FP32": mc.TYPE_FP32}
 
 def _metadata_view(tensors):
     return [(t.name, t.datatype, list(t.shape)) for t in tensors]

@@ -22,7 +22,7 @@ from tests.server.helpers import (
 from tests.server_fixture import LOOPBACK_OPTIONS
 from tests.server_fixture import channel, grpc_stub, server  # noqa: F401
 
-MODELS = ["repeat_int32", "simple", "simple_identity", "simple_int8",
+MODELS = ["identity_fp32", "repeat_int32", "simple", "simple_identity", "simple_int8",
           "simple_sequence", "simple_string"]
 INTERNAL = grpc.StatusCode.INTERNAL
 INVALID = grpc.StatusCode.INVALID_ARGUMENT

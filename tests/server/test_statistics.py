@@ -20,7 +20,7 @@ from tests.server.helpers import (
 )
 from tests.server_fixture import channel, grpc_stub, server  # noqa: F401
 
-MODELS = ["repeat_int32", "simple", "simple_identity", "simple_int8",
+MODELS = ["identity_fp32", "repeat_int32", "simple", "simple_identity", "simple_int8",
           "simple_sequence", "simple_string"]
 STAGES = ["queue", "compute_input", "compute_infer", "compute_output"]
 

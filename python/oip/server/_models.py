@@ -185,6 +185,9 @@ def demo_models() -> dict[str, Model]:
         StringAddSub("simple_string", (_spec("INPUT0", text, 16), _spec("INPUT1", text, 16)),
                      (_spec("OUTPUT0", text, 16), _spec("OUTPUT1", text, 16))),
         Identity("simple_identity", (_spec("INPUT0", text, -1),), (_spec("OUTPUT0", text, -1),)),
+        # Not one of Triton's simple_* models: large FP32 tensors for benchmarks.
+        Identity("identity_fp32", (_spec("INPUT0", DataType.FP32, -1),),
+                 (_spec("OUTPUT0", DataType.FP32, -1),), max_batch_size=0),
         Sequence("simple_sequence", (_spec("INPUT", i32, 1),), (_spec("OUTPUT", i32, 1),), sequence=True),
         Repeat("repeat_int32",
                (_spec("IN", i32, -1), _spec("DELAY", u32, -1), _spec("WAIT", u32, 1)),
