@@ -68,6 +68,7 @@ class AsyncClient:
         compression_value = settings.grpc_compression()
         self._timeout = timeout
         self._headers = dict(headers or {})
+        self._metadata = metadata(self._headers, None)
         self._target = settings.target()
         if tls is not None:
             self._channel = grpc.aio.secure_channel(self._target, tls.credentials(), settings.options(),
@@ -93,7 +94,7 @@ class AsyncClient:
         _LOG.debug("%s model=%s", call.method, call.model)
         args: dict[str, Any] = {
             "timeout": self._timeout if timeout is None else timeout,
-            "metadata": metadata(self._headers, headers),
+            "metadata": self._metadata if headers is None else metadata(self._headers, headers),
         }
         if compression is not None:
             args["compression"] = compression_of(compression)

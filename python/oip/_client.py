@@ -79,6 +79,7 @@ class Client:
         self._compression = self._settings.grpc_compression()
         self._timeout = timeout
         self._headers = dict(headers or {})
+        self._metadata = metadata(self._headers, None)
         self._target = self._settings.target()
         if tls is not None:
             self._channel = grpc.secure_channel(self._target, tls.credentials(), self._settings.options(), self._compression)
@@ -102,7 +103,7 @@ class Client:
     def _call_args(self, timeout: Optional[float], headers: Headers, compression: Optional[str]) -> dict[str, Any]:
         args: dict[str, Any] = {
             "timeout": self._timeout if timeout is None else timeout,
-            "metadata": metadata(self._headers, headers),
+            "metadata": self._metadata if headers is None else metadata(self._headers, headers),
         }
         if compression is not None:
             args["compression"] = compression_of(compression)

@@ -55,11 +55,11 @@ class DataType(str, enum.Enum):
     @classmethod
     def parse(cls, text: str) -> "DataType":
         """The datatype named `text`; ValueError names the unknown one."""
-        try:
-            return cls(text)
-        except ValueError:
-            known = ", ".join(member.value for member in cls)
-            raise ValueError(f"unknown datatype {text!r}; expected one of {known}") from None
+        found = _BY_NAME.get(text)
+        if found is not None:
+            return found
+        known = ", ".join(member.value for member in cls)
+        raise ValueError(f"unknown datatype {text!r}; expected one of {known}")
 
 
 _FACTS: dict[DataType, _Facts] = {
@@ -78,3 +78,5 @@ _FACTS: dict[DataType, _Facts] = {
     DataType.FP64: _Facts(np.dtype("<f8"), 8, "fp64_contents"),
     DataType.BYTES: _Facts(np.dtype(np.object_), 0, "bytes_contents"),
 }
+
+_BY_NAME: dict[str, DataType] = {member.value: member for member in DataType}

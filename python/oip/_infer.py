@@ -9,8 +9,9 @@ reads a response whose raw outputs are views into the received buffer.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -54,13 +55,21 @@ RESERVED_PARAMETERS = frozenset(
     }
 )
 
+# Responses from this size on are split so that outputs are views of the
+# received buffer; smaller ones are cheaper to parse whole.
+SPLIT_THRESHOLD_BYTES = 64 * 1024
+
+_NO_PARAMETERS: Mapping[str, ParameterValue] = MappingProxyType({})
+
 InputsArg = Union[Mapping[str, Any], Sequence[InferInput]]
 OutputsArg = Optional[Sequence[Union[str, RequestedOutput]]]
 
 
-@dataclass(frozen=True)
-class InferOptions:
-    """Per-request options of `infer` and `stream.send`, as the protocol names them."""
+class InferOptions(NamedTuple):
+    """Per-request options of `infer` and `stream.send`, as the protocol names them.
+
+    A NamedTuple: one is built for every request, and it is cheap.
+    """
 
     model_version: str = ""
     request_id: str = ""
@@ -69,7 +78,7 @@ class InferOptions:
     sequence_end: bool = False
     priority: int = 0
     server_timeout_us: int = 0
-    parameters: Mapping[str, ParameterValue] = field(default_factory=dict)
+    parameters: Mapping[str, ParameterValue] = _NO_PARAMETERS
     enable_empty_final_response: bool = False
 
 
@@ -250,7 +259,11 @@ class InferResult(Mapping[str, np.ndarray]):
         raw_iter = iter(raw_outputs)
         shm_outputs = shared_memory_outputs or set()
         for message in self._response.outputs:
-            params = {key: parameter_value(value) for key, value in message.parameters.items()}
+            params = (
+                {key: parameter_value(value) for key, value in message.parameters.items()}
+                if message.parameters
+                else {}
+            )
             tensor = OutputTensor(message.name, message.datatype, tuple(message.shape), params)
             self._outputs[message.name] = tensor
             if tensor.in_shared_memory or message.name in shm_outputs:
@@ -258,7 +271,11 @@ class InferResult(Mapping[str, np.ndarray]):
             if raw_outputs:
                 raw = next(raw_iter, None)
                 if raw is None:
-                    raise InvalidInputError(f"response has no raw contents for output '{message.name}'", model=self.model_name)
+                    raise ServerError(
+                        f"response has no raw contents for output '{message.name}'",
+                        status=StatusCode.DATA_LOSS,
+                        model=self.model_name,
+                    )
                 self._raw[message.name] = raw
 
     @property
@@ -355,8 +372,14 @@ def parse_response(data: Buffer, model_name: str = "", request_id: str = "") -> 
         ServerError: the bytes are not a ModelInferResponse.
     """
     try:
-        header, raw_outputs = split_field(data, RESPONSE_RAW_OUTPUT_FIELD)
-        response = pb.ModelInferResponse.FromString(header)
+        if len(data) < SPLIT_THRESHOLD_BYTES:
+            # Small: protobuf parses it all faster than splitting in Python.
+            response = pb.ModelInferResponse.FromString(bytes(data))
+            raw_outputs = [memoryview(raw) for raw in response.raw_output_contents]
+            response.ClearField("raw_output_contents")
+        else:
+            header, raw_outputs = split_field(data, RESPONSE_RAW_OUTPUT_FIELD)
+            response = pb.ModelInferResponse.FromString(header)
     except (WireFormatError, protobuf_message.DecodeError) as exc:
         raise ServerError(f"malformed ModelInferResponse: {exc}", status=StatusCode.DATA_LOSS,
                           model=model_name or None, request_id=request_id or None) from exc

@@ -204,6 +204,18 @@ else
   fail "descriptors: proto/*.proto differ from tritonclient's (see above)"
 fi
 
+# oip itself, importable by the venv's Python: its sources plus the protocol
+# modules Bazel generates.
+stage_oip() {
+  local stage="$1" generated
+  ./bazelw build //python/oip/protocol:all >"${tmp}/build.log" 2>&1 || {
+    tail -n 20 "${tmp}/build.log"; return 1; }
+  generated="$(./bazelw info bazel-bin 2>/dev/null)/python/oip/protocol"
+  mkdir -p "${stage}/oip/protocol"
+  cp python/oip/*.py python/oip/py.typed "${stage}/oip/"
+  cp python/oip/protocol/__init__.py "${generated}"/*_pb2*.py "${stage}/oip/protocol/"
+}
+
 # --- 3. the reference server and the tritonclient calls ------------------------------------
 
 started="$(now)"
@@ -250,6 +262,16 @@ if [[ "${port}" =~ ^[0-9]+$ ]]; then
     fail "tritonclient_check.py ran no check"
   fi
   echo "tritonclient calls took $(since "${started}")"
+
+  # oip and tritonclient side by side on this server: ratios, no assertion.
+  started="$(now)"
+  if stage_oip "${tmp}/stage" && "${NO_PROXY_ENV[@]}" \
+      timeout --kill-after=10 "${CLIENT_TIMEOUT}" \
+      "${py}" tests/bench/grpc_bench.py --url "127.0.0.1:${port}" --oip-path "${tmp}/stage"; then
+    pass "bench: oip and tritonclient compared ($(since "${started}"))"
+  else
+    fail "bench: did not complete"
+  fi
   if ! alive "${server_pid}"; then
     fail "server: it exited during the calls"
   fi
