@@ -49,10 +49,17 @@ def run_example(name: str, url: str) -> tuple[bool, str, float]:
     try:
         result = subprocess.run(
             [sys.executable, "-m", f"examples.{name}", "--url", url],
-            env=env, capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT_S,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=EXAMPLE_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:
-        return False, f"timed out after {EXAMPLE_TIMEOUT_S} s", time.monotonic() - started
+        return (
+            False,
+            f"timed out after {EXAMPLE_TIMEOUT_S} s",
+            time.monotonic() - started,
+        )
     output = (result.stdout + result.stderr).strip()
     return result.returncode == 0, output, time.monotonic() - started
 
@@ -64,7 +71,10 @@ def run_all(url: str, names: Sequence[str]) -> int:
         lines = output.splitlines() or ["(no output)"]
         # The line before an example's closing PASS line says what it got.
         last = lines[-2] if passed and len(lines) > 1 else lines[-1]
-        print(f"{'PASS' if passed else 'FAIL'}  {name:<40} {seconds:5.1f}s  {last}", flush=True)
+        print(
+            f"{'PASS' if passed else 'FAIL'}  {name:<40} {seconds:5.1f}s  {last}",
+            flush=True,
+        )
         if not passed:
             failures += 1
             print("      " + output.replace("\n", "\n      "), file=sys.stderr)
@@ -73,15 +83,26 @@ def run_all(url: str, names: Sequence[str]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-u", "--url", help="use this server instead of starting the reference server")
-    parser.add_argument("names", nargs="*", default=list(EXAMPLES), help="examples to run (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "-u", "--url", help="use this server instead of starting the reference server"
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        default=list(EXAMPLES),
+        help="examples to run (default: all)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     unknown = sorted(set(args.names) - set(EXAMPLES))
     if unknown:
-        parser.error(f"unknown example(s) {', '.join(unknown)}; known: {', '.join(EXAMPLES)}")
+        parser.error(
+            f"unknown example(s) {', '.join(unknown)}; known: {', '.join(EXAMPLES)}"
+        )
     if args.url:
         return run_all(args.url, args.names)
     with ServerProcess() as server:

@@ -11,11 +11,24 @@ from typing import Optional, Sequence
 CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
 
 
-def parse_args(description: str, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(
+    description: str, argv: Optional[Sequence[str]] = None
+) -> argparse.Namespace:
     """--url, --timeout and --verbose, common to every example."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-u", "--url", default="localhost:8001", help="server host:port (default localhost:8001)")
-    parser.add_argument("-t", "--timeout", type=float, default=10.0, help="deadline of each call in seconds")
+    parser.add_argument(
+        "-u",
+        "--url",
+        default="localhost:8001",
+        help="server host:port (default localhost:8001)",
+    )
+    parser.add_argument(
+        "-t",
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="deadline of each call in seconds",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)

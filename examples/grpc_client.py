@@ -15,23 +15,38 @@ from oip.protocol import grpc_service_pb2 as pb
 from oip.protocol import grpc_service_pb2_grpc
 
 
-def check_health(stub: grpc_service_pb2_grpc.GRPCInferenceServiceStub, timeout: float) -> None:
-    expect(stub.ServerLive(pb.ServerLiveRequest(), timeout=timeout).live, "server is not live")
-    expect(stub.ServerReady(pb.ServerReadyRequest(), timeout=timeout).ready, "server is not ready")
+def check_health(
+    stub: grpc_service_pb2_grpc.GRPCInferenceServiceStub, timeout: float
+) -> None:
+    expect(
+        stub.ServerLive(pb.ServerLiveRequest(), timeout=timeout).live,
+        "server is not live",
+    )
+    expect(
+        stub.ServerReady(pb.ServerReadyRequest(), timeout=timeout).ready,
+        "server is not ready",
+    )
     ready = stub.ModelReady(pb.ModelReadyRequest(name="simple"), timeout=timeout)
     expect(ready.ready, "model 'simple' is not ready")
 
 
-def show_metadata(stub: grpc_service_pb2_grpc.GRPCInferenceServiceStub, timeout: float) -> None:
+def show_metadata(
+    stub: grpc_service_pb2_grpc.GRPCInferenceServiceStub, timeout: float
+) -> None:
     server = stub.ServerMetadata(pb.ServerMetadataRequest(), timeout=timeout)
     print(f"server: {server.name} {server.version}")
 
     model = stub.ModelMetadata(pb.ModelMetadataRequest(name="simple"), timeout=timeout)
     inputs = {t.name: (t.datatype, list(t.shape)) for t in model.inputs}
     print(f"model: {model.name} versions {list(model.versions)} inputs {inputs}")
-    expect(inputs.get("INPUT0") == ("INT32", [-1, 16]), f"unexpected INPUT0 metadata {inputs}")
+    expect(
+        inputs.get("INPUT0") == ("INT32", [-1, 16]),
+        f"unexpected INPUT0 metadata {inputs}",
+    )
 
-    config = stub.ModelConfig(pb.ModelConfigRequest(name="simple"), timeout=timeout).config
+    config = stub.ModelConfig(
+        pb.ModelConfigRequest(name="simple"), timeout=timeout
+    ).config
     print(f"config: max_batch_size {config.max_batch_size}, {len(config.input)} inputs")
     expect(config.name == "simple", f"config names model {config.name!r}")
 
@@ -50,8 +65,12 @@ def infer(stub: grpc_service_pb2_grpc.GRPCInferenceServiceStub, timeout: float) 
         tensor.name: np.frombuffer(raw, dtype="<i4").reshape(tensor.shape)
         for tensor, raw in zip(response.outputs, response.raw_output_contents)
     }
-    expect(np.array_equal(outputs["OUTPUT0"], a + b), f"OUTPUT0 is {outputs['OUTPUT0']}")
-    expect(np.array_equal(outputs["OUTPUT1"], a - b), f"OUTPUT1 is {outputs['OUTPUT1']}")
+    expect(
+        np.array_equal(outputs["OUTPUT0"], a + b), f"OUTPUT0 is {outputs['OUTPUT0']}"
+    )
+    expect(
+        np.array_equal(outputs["OUTPUT1"], a - b), f"OUTPUT1 is {outputs['OUTPUT1']}"
+    )
     print(f"{a[0]} + {b[0]} = {outputs['OUTPUT0'][0]}")
 
 

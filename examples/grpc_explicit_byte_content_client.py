@@ -42,8 +42,14 @@ def main() -> int:
                 tensor.name: decode_bytes_tensor(raw)
                 for tensor, raw in zip(response.outputs, response.raw_output_contents)
             }
-            expect(got.get("OUTPUT0") == [str(i + 1).encode() for i in range(16)], f"OUTPUT0 is {got.get('OUTPUT0')}")
-            expect(got.get("OUTPUT1") == [str(i - 1).encode() for i in range(16)], f"OUTPUT1 is {got.get('OUTPUT1')}")
+            expect(
+                got.get("OUTPUT0") == [str(i + 1).encode() for i in range(16)],
+                f"OUTPUT0 is {got.get('OUTPUT0')}",
+            )
+            expect(
+                got.get("OUTPUT1") == [str(i - 1).encode() for i in range(16)],
+                f"OUTPUT1 is {got.get('OUTPUT1')}",
+            )
         except (grpc.RpcError, ExampleFailure) as exc:
             print(f"FAIL: {exc}", file=sys.stderr)
             return 1

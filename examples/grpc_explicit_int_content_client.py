@@ -37,8 +37,14 @@ def main() -> int:
                 tensor.name: np.frombuffer(raw, dtype="<i4")
                 for tensor, raw in zip(response.outputs, response.raw_output_contents)
             }
-            expect(np.array_equal(got.get("OUTPUT0"), a + b), f"OUTPUT0 is {got.get('OUTPUT0')}")
-            expect(np.array_equal(got.get("OUTPUT1"), a - b), f"OUTPUT1 is {got.get('OUTPUT1')}")
+            expect(
+                np.array_equal(got.get("OUTPUT0"), a + b),
+                f"OUTPUT0 is {got.get('OUTPUT0')}",
+            )
+            expect(
+                np.array_equal(got.get("OUTPUT1"), a - b),
+                f"OUTPUT1 is {got.get('OUTPUT1')}",
+            )
         except (grpc.RpcError, ExampleFailure) as exc:
             print(f"FAIL: {exc}", file=sys.stderr)
             return 1

@@ -24,7 +24,9 @@ def build_request(values: np.ndarray, delay_ms: int) -> pb.ModelInferRequest:
     request.inputs.add(name="DELAY", datatype="UINT32", shape=[n])
     request.inputs.add(name="WAIT", datatype="UINT32", shape=[1])
     delays = np.full(n, delay_ms, dtype=np.uint32)
-    request.raw_input_contents.extend([values.tobytes(), delays.tobytes(), np.zeros(1, np.uint32).tobytes()])
+    request.raw_input_contents.extend(
+        [values.tobytes(), delays.tobytes(), np.zeros(1, np.uint32).tobytes()]
+    )
     return request
 
 
@@ -38,18 +40,28 @@ def main() -> int:
         stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(channel)
         try:
             # One request; the stream ends once the server has answered it.
-            stream = stub.ModelStreamInfer(iter([build_request(values, 20)]), timeout=args.timeout)
+            stream = stub.ModelStreamInfer(
+                iter([build_request(values, 20)]), timeout=args.timeout
+            )
             for message in stream:
-                expect(not message.error_message, f"stream error: {message.error_message}")
+                expect(
+                    not message.error_message, f"stream error: {message.error_message}"
+                )
                 expect(not final_seen, "a response arrived after the final one")
                 response = message.infer_response
                 if response.parameters["triton_final_response"].bool_param:
                     final_seen = True
                     continue
-                out = {t.name: raw for t, raw in zip(response.outputs, response.raw_output_contents)}
+                out = {
+                    t.name: raw
+                    for t, raw in zip(response.outputs, response.raw_output_contents)
+                }
                 idx = int(np.frombuffer(out["IDX"], "<u4")[0])
                 received.append((idx, int(np.frombuffer(out["OUT"], "<i4")[0])))
-            expect(received == list(enumerate(values.tolist())), f"received (IDX, OUT) {received}")
+            expect(
+                received == list(enumerate(values.tolist())),
+                f"received (IDX, OUT) {received}",
+            )
             expect(final_seen, "no final response")
         except (grpc.RpcError, ExampleFailure) as exc:
             print(f"FAIL: {exc}", file=sys.stderr)

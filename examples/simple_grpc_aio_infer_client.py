@@ -18,9 +18,17 @@ COUNT = 8
 async def one(client: oip.AsyncClient, i: int) -> tuple[int, oip.InferResult]:
     a = np.full((1, 16), i, dtype=np.int32)
     b = np.arange(16, dtype=np.int32).reshape(1, 16)
-    result = await client.infer("simple", {"INPUT0": a, "INPUT1": b}, request_id=f"aio-{i}")
-    expect(np.array_equal(result["OUTPUT0"], a + b), f"request {i}: OUTPUT0 is {result['OUTPUT0']}")
-    expect(np.array_equal(result["OUTPUT1"], a - b), f"request {i}: OUTPUT1 is {result['OUTPUT1']}")
+    result = await client.infer(
+        "simple", {"INPUT0": a, "INPUT1": b}, request_id=f"aio-{i}"
+    )
+    expect(
+        np.array_equal(result["OUTPUT0"], a + b),
+        f"request {i}: OUTPUT0 is {result['OUTPUT0']}",
+    )
+    expect(
+        np.array_equal(result["OUTPUT1"], a - b),
+        f"request {i}: OUTPUT1 is {result['OUTPUT1']}",
+    )
     return i, result
 
 
@@ -39,7 +47,7 @@ def main() -> int:
     except (oip.OipError, ExampleFailure) as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
-    for i, result in answers:
+    for _, result in answers:
         print(f"{result.id}: OUTPUT0[:4] = {result['OUTPUT0'][0, :4].tolist()}")
     print(f"{len(answers)} concurrent inferences gathered and checked")
     print("PASS: simple_grpc_aio_infer_client")

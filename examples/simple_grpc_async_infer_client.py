@@ -17,33 +17,53 @@ COUNT = 4
 
 
 def inputs(i: int) -> dict[str, np.ndarray]:
-    return {"INPUT0": np.full((1, 16), i, dtype=np.int32), "INPUT1": np.arange(16, dtype=np.int32).reshape(1, 16)}
+    return {
+        "INPUT0": np.full((1, 16), i, dtype=np.int32),
+        "INPUT1": np.arange(16, dtype=np.int32).reshape(1, 16),
+    }
 
 
 def check(i: int, result: oip.InferResult) -> None:
     a, b = inputs(i).values()
-    expect(np.array_equal(result["OUTPUT0"], a + b), f"request {i}: OUTPUT0 is {result['OUTPUT0']}")
-    expect(np.array_equal(result["OUTPUT1"], a - b), f"request {i}: OUTPUT1 is {result['OUTPUT1']}")
+    expect(
+        np.array_equal(result["OUTPUT0"], a + b),
+        f"request {i}: OUTPUT0 is {result['OUTPUT0']}",
+    )
+    expect(
+        np.array_equal(result["OUTPUT1"], a - b),
+        f"request {i}: OUTPUT1 is {result['OUTPUT1']}",
+    )
 
 
 def main() -> int:
     args = parse_args(__doc__)
-    done: "queue.Queue[tuple[Optional[oip.InferResult], Optional[oip.OipError]]]" = queue.Queue()
+    done: queue.Queue[tuple[Optional[oip.InferResult], Optional[oip.OipError]]] = (
+        queue.Queue()
+    )
     try:
         with oip.Client(args.url, timeout=args.timeout) as client:
             # 1. Futures: start several, then collect them in order.
-            futures = [client.async_infer("simple", inputs(i), request_id=f"future-{i}") for i in range(COUNT)]
+            futures = [
+                client.async_infer("simple", inputs(i), request_id=f"future-{i}")
+                for i in range(COUNT)
+            ]
             for i, future in enumerate(futures):
                 result = future.result(timeout=args.timeout)
-                expect(result.id == f"future-{i}", f"future {i} answered as {result.id!r}")
+                expect(
+                    result.id == f"future-{i}", f"future {i} answered as {result.id!r}"
+                )
                 check(i, result)
             print(f"{COUNT} futures answered")
 
             # 2. Callbacks: called once per request, on a gRPC thread, with
             # (result, None) or (None, error).
             for i in range(COUNT):
-                client.async_infer("simple", inputs(i), request_id=str(i),
-                                   callback=lambda result, error: done.put((result, error)))
+                client.async_infer(
+                    "simple",
+                    inputs(i),
+                    request_id=str(i),
+                    callback=lambda result, error: done.put((result, error)),
+                )
             seen = set()
             for _ in range(COUNT):
                 result, error = done.get(timeout=args.timeout)

@@ -24,8 +24,16 @@ def main() -> int:
     received: list[tuple[int, int]] = []
     final = None
     try:
-        with oip.Client(args.url, timeout=args.timeout) as client, client.stream(timeout=args.timeout) as stream:
-            stream.send("repeat_int32", inputs, request_id="repeat-1", enable_empty_final_response=True)
+        with (
+            oip.Client(args.url, timeout=args.timeout) as client,
+            client.stream(timeout=args.timeout) as stream,
+        ):
+            stream.send(
+                "repeat_int32",
+                inputs,
+                request_id="repeat-1",
+                enable_empty_final_response=True,
+            )
             for result in stream:
                 result.raise_for_error()
                 expect(result.id == "repeat-1", f"response to request {result.id!r}")
@@ -36,11 +44,17 @@ def main() -> int:
         expect(final is not None, f"no final response after {received}")
         assert final is not None
         expect(len(final) == 0, f"the final response has outputs {list(final)}")
-        expect(received == list(enumerate(values.tolist())), f"received (IDX, OUT) {received}")
+        expect(
+            received == list(enumerate(values.tolist())),
+            f"received (IDX, OUT) {received}",
+        )
     except (oip.OipError, ExampleFailure) as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
-    print(f"{len(received)} responses in IDX order, then the empty final one: {[v for _, v in received]}")
+    print(
+        f"{len(received)} responses in IDX order, then the empty final one: "
+        f"{[v for _, v in received]}"
+    )
     print("PASS: simple_grpc_custom_repeat")
     return 0
 

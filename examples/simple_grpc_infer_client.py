@@ -21,12 +21,19 @@ def main() -> int:
     try:
         with oip.Client(args.url, timeout=args.timeout) as client:
             # A name -> array mapping is enough: the dtype gives the datatype.
-            result = client.infer("simple", {"INPUT0": a, "INPUT1": b},
-                                  outputs=["OUTPUT0", "OUTPUT1"], request_id="infer-1")
+            result = client.infer(
+                "simple",
+                {"INPUT0": a, "INPUT1": b},
+                outputs=["OUTPUT0", "OUTPUT1"],
+                request_id="infer-1",
+            )
         expect(result.model_name == "simple", f"answered by {result.model_name!r}")
         expect(result.id == "infer-1", f"request id echoed as {result.id!r}")
         sums, diffs = result["OUTPUT0"], result["OUTPUT1"]
-        expect(sums.dtype == np.int32 and sums.shape == (1, 16), f"OUTPUT0 is {sums.dtype} {sums.shape}")
+        expect(
+            sums.dtype == np.int32 and sums.shape == (1, 16),
+            f"OUTPUT0 is {sums.dtype} {sums.shape}",
+        )
         expect(np.array_equal(sums, a + b), f"OUTPUT0 is {sums}")
         expect(np.array_equal(diffs, a - b), f"OUTPUT1 is {diffs}")
     except (oip.OipError, ExampleFailure) as exc:

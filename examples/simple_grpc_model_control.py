@@ -16,11 +16,18 @@ MODEL = "simple_int8"
 
 
 def state_of(client: oip.Client, model: str) -> str:
-    return next((entry.state for entry in client.get_model_repository_index() if entry.name == model), "absent")
+    return next(
+        (
+            entry.state
+            for entry in client.get_model_repository_index()
+            if entry.name == model
+        ),
+        "absent",
+    )
 
 
 def cycle(client: oip.Client) -> int:
-    """Unloads, checks, reloads with an override; returns the original max_batch_size."""
+    """Unloads, checks, reloads with an override; returns the old max_batch_size."""
     original = client.get_model_config(MODEL).max_batch_size
     client.unload_model(MODEL)
     expect(not client.is_model_ready(MODEL), f"{MODEL} is still ready after unloading")
@@ -29,7 +36,10 @@ def cycle(client: oip.Client) -> int:
     client.load_model(MODEL, config={"max_batch_size": 4})
     expect(client.is_model_ready(MODEL), f"{MODEL} is not ready after loading")
     config = client.get_model_config(MODEL)
-    expect(config.max_batch_size == 4, f"max_batch_size {config.max_batch_size} after the override")
+    expect(
+        config.max_batch_size == 4,
+        f"max_batch_size {config.max_batch_size} after the override",
+    )
     print(f"loaded {MODEL} with an override: max_batch_size {config.max_batch_size}")
     return original
 
@@ -39,17 +49,28 @@ def main() -> int:
     try:
         with oip.Client(args.url, timeout=args.timeout) as client:
             index = client.get_model_repository_index()
-            print("repository: " + ", ".join(f"{m.name} v{m.version} {m.state}" for m in index))
-            expect(state_of(client, MODEL) == "READY", f"{MODEL} is not READY to begin with")
+            print(
+                "repository: "
+                + ", ".join(f"{m.name} v{m.version} {m.state}" for m in index)
+            )
+            expect(
+                state_of(client, MODEL) == "READY",
+                f"{MODEL} is not READY to begin with",
+            )
             try:
                 original = cycle(client)
             finally:
                 # Restore: a load without override brings back the model's own config.
                 client.load_model(MODEL)
             config = client.get_model_config(MODEL)
-            expect(client.is_model_ready(MODEL), f"{MODEL} is not ready after restoring it")
-            expect(config.max_batch_size == original,
-                   f"max_batch_size {config.max_batch_size} after restoring; it was {original}")
+            expect(
+                client.is_model_ready(MODEL), f"{MODEL} is not ready after restoring it"
+            )
+            expect(
+                config.max_batch_size == original,
+                f"max_batch_size {config.max_batch_size} after restoring; it was "
+                f"{original}",
+            )
     except (oip.OipError, ExampleFailure) as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1

@@ -17,8 +17,13 @@ from examples.example_flags import ExampleFailure, expect, parse_args
 OUTPUT_BYTES = 256  # room for OUTPUT1; BYTES outputs vary in size
 
 
-def run(client: oip.Client, inputs: oip.SystemSharedMemoryRegion, outputs: oip.SystemSharedMemoryRegion,
-        names: tuple[str, str], registered: list[str]) -> tuple[list[int], list[int]]:
+def run(
+    client: oip.Client,
+    inputs: oip.SystemSharedMemoryRegion,
+    outputs: oip.SystemSharedMemoryRegion,
+    names: tuple[str, str],
+    registered: list[str],
+) -> tuple[list[int], list[int]]:
     a = np.array([str(n).encode() for n in range(16)], dtype=np.object_).reshape(1, 16)
     b = np.array([b"1"] * 16, dtype=np.object_).reshape(1, 16)
     size0 = inputs.write(a)  # BYTES sizes depend on the text: remember them
@@ -27,16 +32,27 @@ def run(client: oip.Client, inputs: oip.SystemSharedMemoryRegion, outputs: oip.S
         client.register_system_shared_memory(name, region.key, region.byte_size)
         registered.append(name)
 
-    tensors = [oip.InferInput("INPUT0", datatype="BYTES", shape=[1, 16]).set_shared_memory(names[0], size0),
-               oip.InferInput("INPUT1", datatype="BYTES", shape=[1, 16]).set_shared_memory(names[0], size1, size0)]
-    requested = ["OUTPUT0", oip.RequestedOutput("OUTPUT1").set_shared_memory(names[1], OUTPUT_BYTES)]
+    tensors = [
+        oip.InferInput("INPUT0", datatype="BYTES", shape=[1, 16]).set_shared_memory(
+            names[0], size0
+        ),
+        oip.InferInput("INPUT1", datatype="BYTES", shape=[1, 16]).set_shared_memory(
+            names[0], size1, size0
+        ),
+    ]
+    requested = [
+        "OUTPUT0",
+        oip.RequestedOutput("OUTPUT1").set_shared_memory(names[1], OUTPUT_BYTES),
+    ]
     result = client.infer("simple_string", tensors, requested)
 
     sums = [int(item) for item in result["OUTPUT0"].reshape(-1)]  # in the response
     written = result.outputs["OUTPUT1"]
     expect(written.in_shared_memory, f"OUTPUT1 is not in shared memory: {written}")
     used = int(written.parameters["shared_memory_byte_size"])
-    diffs = [int(item) for item in outputs.read("BYTES", [1, 16], byte_size=used).reshape(-1)]
+    diffs = [
+        int(item) for item in outputs.read("BYTES", [1, 16], byte_size=used).reshape(-1)
+    ]
     expect(sums == [n + 1 for n in range(16)], f"OUTPUT0 is {sums}")
     expect(diffs == [n - 1 for n in range(16)], f"OUTPUT1 is {diffs}")
     return sums, diffs
@@ -47,9 +63,13 @@ def main() -> int:
     tag = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
     names = (f"string_in_{tag}", f"string_out_{tag}")
     try:
-        with (oip.Client(args.url, timeout=args.timeout) as client,
-              oip.SystemSharedMemoryRegion.create(f"/oip_str_in_{tag}", 256) as inputs,
-              oip.SystemSharedMemoryRegion.create(f"/oip_str_out_{tag}", OUTPUT_BYTES) as outputs):
+        with (
+            oip.Client(args.url, timeout=args.timeout) as client,
+            oip.SystemSharedMemoryRegion.create(f"/oip_str_in_{tag}", 256) as inputs,
+            oip.SystemSharedMemoryRegion.create(
+                f"/oip_str_out_{tag}", OUTPUT_BYTES
+            ) as outputs,
+        ):
             registered: list[str] = []
             try:
                 sums, diffs = run(client, inputs, outputs, names, registered)

@@ -52,9 +52,13 @@ def _as_bytes(index: int, item: object) -> bytes:
     elif isinstance(item, (bytes, bytearray, memoryview, np.bytes_)):
         data = bytes(item)
     else:
-        raise BytesFormatError(f"element {index} is {type(item).__name__}; give bytes or str")
+        raise BytesFormatError(
+            f"element {index} is {type(item).__name__}; give bytes or str"
+        )
     if len(data) >= 1 << 32:
-        raise BytesFormatError(f"element {index} has {len(data)} bytes; the limit is 4 GiB - 1")
+        raise BytesFormatError(
+            f"element {index} has {len(data)} bytes; the limit is 4 GiB - 1"
+        )
     return data
 
 
@@ -88,7 +92,9 @@ def _uniform_offsets(view: memoryview, count: int) -> Union[tuple[range, range],
     if not (lengths == stride - _LENGTH.size).all():
         return None
     first = _LENGTH.size
-    return range(first, first + count * stride, stride), range(stride, stride + count * stride, stride)
+    return range(first, first + count * stride, stride), range(
+        stride, stride + count * stride, stride
+    )
 
 
 def _scan_offsets(view: memoryview, count: int) -> tuple[list[int], list[int]]:
@@ -113,5 +119,7 @@ def _scan_offsets(view: memoryview, count: int) -> tuple[list[int], list[int]]:
         offset += length
         ends.append(offset)
     if offset != size:
-        raise BytesFormatError(f"{size - offset} bytes left over after {count} elements")
+        raise BytesFormatError(
+            f"{size - offset} bytes left over after {count} elements"
+        )
     return starts, ends

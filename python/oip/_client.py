@@ -28,8 +28,8 @@ from oip._grpc import (
 from oip._infer import InferOptions, InferResult, InputsArg, OutputsArg, build_request
 from oip._stream import STREAM_PATH, parse_stream_response
 from oip._tensor import ParameterValue
-from oip.protocol import model_config_pb2
 from oip.protocol import grpc_service_pb2 as pb
+from oip.protocol import model_config_pb2
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,8 +73,14 @@ class Client:
         channel_args: Sequence[tuple[str, Any]] = (),
     ) -> None:
         self._settings = ChannelSettings(
-            url, tls, keepalive, retry, compression,
-            max_send_message_bytes, max_receive_message_bytes, tuple(channel_args),
+            url,
+            tls,
+            keepalive,
+            retry,
+            compression,
+            max_send_message_bytes,
+            max_receive_message_bytes,
+            tuple(channel_args),
         )
         self._compression = self._settings.grpc_compression()
         self._timeout = timeout
@@ -82,9 +88,16 @@ class Client:
         self._metadata = metadata(self._headers, None)
         self._target = self._settings.target()
         if tls is not None:
-            self._channel = grpc.secure_channel(self._target, tls.credentials(), self._settings.options(), self._compression)
+            self._channel = grpc.secure_channel(
+                self._target,
+                tls.credentials(),
+                self._settings.options(),
+                self._compression,
+            )
         else:
-            self._channel = grpc.insecure_channel(self._target, self._settings.options(), self._compression)
+            self._channel = grpc.insecure_channel(
+                self._target, self._settings.options(), self._compression
+            )
         self._methods: dict[str, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {}
         self._closed = False
         _LOG.debug("client for %s (tls=%s)", self._target, tls is not None)
@@ -96,24 +109,37 @@ class Client:
             raise CancelledError("the client is closed; make a new one")
         method = self._methods.get(path)
         if method is None:
-            method = self._channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+            method = self._channel.unary_unary(
+                path, request_serializer=None, response_deserializer=None
+            )
             self._methods[path] = method
         return method
 
-    def _call_args(self, timeout: Optional[float], headers: Headers, compression: Optional[str]) -> dict[str, Any]:
+    def _call_args(
+        self, timeout: Optional[float], headers: Headers, compression: Optional[str]
+    ) -> dict[str, Any]:
         args: dict[str, Any] = {
             "timeout": self._timeout if timeout is None else timeout,
-            "metadata": self._metadata if headers is None else metadata(self._headers, headers),
+            "metadata": self._metadata
+            if headers is None
+            else metadata(self._headers, headers),
         }
         if compression is not None:
             args["compression"] = compression_of(compression)
         return args
 
-    def _invoke(self, call: _ops.Call[T], timeout: Optional[float] = None, headers: Headers = None,
-                compression: Optional[str] = None) -> T:
+    def _invoke(
+        self,
+        call: _ops.Call[T],
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+        compression: Optional[str] = None,
+    ) -> T:
         _LOG.debug("%s model=%s", call.method, call.model)
         try:
-            data = self._method(call.path)(call.payload, **self._call_args(timeout, headers, compression))
+            data = self._method(call.path)(
+                call.payload, **self._call_args(timeout, headers, compression)
+            )
         except grpc.RpcError as exc:
             raise map_rpc_error(exc, self._target, call.model, call.request_id) from exc
         return call.parse(data)
@@ -123,34 +149,56 @@ class Client:
         self._closed = True
         self._channel.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
         self.close()
 
     # Server and models.
 
-    def is_server_live(self, *, timeout: Optional[float] = None, headers: Headers = None) -> bool:
+    def is_server_live(
+        self, *, timeout: Optional[float] = None, headers: Headers = None
+    ) -> bool:
         """Whether the server is live."""
         return self._invoke(_ops.server_live(), timeout, headers)
 
-    def is_server_ready(self, *, timeout: Optional[float] = None, headers: Headers = None) -> bool:
+    def is_server_ready(
+        self, *, timeout: Optional[float] = None, headers: Headers = None
+    ) -> bool:
         """Whether the server is ready for inference."""
         return self._invoke(_ops.server_ready(), timeout, headers)
 
-    def is_model_ready(self, model: str, version: str = "", *, timeout: Optional[float] = None,
-                       headers: Headers = None) -> bool:
+    def is_model_ready(
+        self,
+        model: str,
+        version: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> bool:
         """Whether `model` (at `version`, default latest) is ready."""
         return self._invoke(_ops.model_ready(model, version), timeout, headers)
 
-    def get_server_metadata(self, *, timeout: Optional[float] = None, headers: Headers = None) -> _ops.ServerMetadata:
+    def get_server_metadata(
+        self, *, timeout: Optional[float] = None, headers: Headers = None
+    ) -> _ops.ServerMetadata:
         """The server's name, version and extensions."""
         return self._invoke(_ops.server_metadata(), timeout, headers)
 
-    def get_model_metadata(self, model: str, version: str = "", *, timeout: Optional[float] = None,
-                           headers: Headers = None) -> _ops.ModelMetadata:
+    def get_model_metadata(
+        self,
+        model: str,
+        version: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> _ops.ModelMetadata:
         """A model's inputs, outputs, versions and platform.
 
         Raises:
@@ -158,26 +206,49 @@ class Client:
         """
         return self._invoke(_ops.model_metadata(model, version), timeout, headers)
 
-    def get_model_config(self, model: str, version: str = "", *, timeout: Optional[float] = None,
-                         headers: Headers = None) -> model_config_pb2.ModelConfig:
+    def get_model_config(
+        self,
+        model: str,
+        version: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> model_config_pb2.ModelConfig:
         """A model's configuration (Triton's ModelConfig message)."""
         return self._invoke(_ops.model_config(model, version), timeout, headers)
 
-    def get_inference_statistics(self, model: str = "", version: str = "", *, timeout: Optional[float] = None,
-                                 headers: Headers = None) -> pb.ModelStatisticsResponse:
+    def get_inference_statistics(
+        self,
+        model: str = "",
+        version: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> pb.ModelStatisticsResponse:
         """Inference statistics of one model, or of all when `model` is ""."""
         return self._invoke(_ops.model_statistics(model, version), timeout, headers)
 
     # Model repository.
 
-    def get_model_repository_index(self, *, ready_only: bool = False, timeout: Optional[float] = None,
-                                   headers: Headers = None) -> list[_ops.RepositoryModel]:
+    def get_model_repository_index(
+        self,
+        *,
+        ready_only: bool = False,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> list[_ops.RepositoryModel]:
         """The models of the repository with their state."""
         return self._invoke(_ops.repository_index(ready_only), timeout, headers)
 
-    def load_model(self, model: str, *, config: Union[str, Mapping[str, Any], None] = None,
-                   files: Optional[Mapping[str, bytes]] = None, timeout: Optional[float] = None,
-                   headers: Headers = None) -> None:
+    def load_model(
+        self,
+        model: str,
+        *,
+        config: Union[str, Mapping[str, Any], None] = None,
+        files: Optional[Mapping[str, bytes]] = None,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> None:
         """Loads (or reloads) `model`, optionally with a config override and files.
 
         Args:
@@ -187,61 +258,127 @@ class Client:
         """
         self._invoke(_ops.load_model(model, config, files), timeout, headers)
 
-    def unload_model(self, model: str, *, unload_dependents: bool = False, timeout: Optional[float] = None,
-                     headers: Headers = None) -> None:
+    def unload_model(
+        self,
+        model: str,
+        *,
+        unload_dependents: bool = False,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> None:
         """Unloads `model` (and the models that depend on it, if asked)."""
         self._invoke(_ops.unload_model(model, unload_dependents), timeout, headers)
 
     # Trace and log settings.
 
-    def get_trace_settings(self, model: str = "", *, timeout: Optional[float] = None,
-                           headers: Headers = None) -> dict[str, list[str]]:
+    def get_trace_settings(
+        self,
+        model: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> dict[str, list[str]]:
         """Trace settings of `model`, or the global ones."""
         return self._invoke(_ops.trace_settings(model, None), timeout, headers)
 
-    def update_trace_settings(self, settings: Mapping[str, _ops.TraceValue], model: str = "", *,
-                              timeout: Optional[float] = None, headers: Headers = None) -> dict[str, list[str]]:
+    def update_trace_settings(
+        self,
+        settings: Mapping[str, _ops.TraceValue],
+        model: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> dict[str, list[str]]:
         """Changes trace settings (None clears one); returns the new settings."""
         return self._invoke(_ops.trace_settings(model, settings), timeout, headers)
 
-    def get_log_settings(self, *, timeout: Optional[float] = None, headers: Headers = None) -> dict[str, _ops.LogValue]:
+    def get_log_settings(
+        self, *, timeout: Optional[float] = None, headers: Headers = None
+    ) -> dict[str, _ops.LogValue]:
         """The server's log settings."""
         return self._invoke(_ops.log_settings(None), timeout, headers)
 
-    def update_log_settings(self, settings: Mapping[str, _ops.LogValue], *, timeout: Optional[float] = None,
-                            headers: Headers = None) -> dict[str, _ops.LogValue]:
+    def update_log_settings(
+        self,
+        settings: Mapping[str, _ops.LogValue],
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> dict[str, _ops.LogValue]:
         """Changes log settings; returns the new settings."""
         return self._invoke(_ops.log_settings(settings), timeout, headers)
 
     # Shared memory.
 
-    def register_system_shared_memory(self, name: str, key: str, byte_size: int, offset: int = 0, *,
-                                      timeout: Optional[float] = None, headers: Headers = None) -> None:
+    def register_system_shared_memory(
+        self,
+        name: str,
+        key: str,
+        byte_size: int,
+        offset: int = 0,
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> None:
         """Registers the POSIX shared memory `key` as region `name`."""
-        self._invoke(_ops.system_shm_register(name, key, byte_size, offset), timeout, headers)
+        self._invoke(
+            _ops.system_shm_register(name, key, byte_size, offset), timeout, headers
+        )
 
-    def unregister_system_shared_memory(self, name: str = "", *, timeout: Optional[float] = None,
-                                        headers: Headers = None) -> None:
+    def unregister_system_shared_memory(
+        self,
+        name: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> None:
         """Unregisters region `name`, or every region when `name` is ""."""
         self._invoke(_ops.system_shm_unregister(name), timeout, headers)
 
-    def get_system_shared_memory_status(self, name: str = "", *, timeout: Optional[float] = None,
-                                        headers: Headers = None) -> list[_ops.SharedMemoryStatus]:
+    def get_system_shared_memory_status(
+        self,
+        name: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> list[_ops.SharedMemoryStatus]:
         """Registered system shared memory regions (one, or all)."""
         return self._invoke(_ops.system_shm_status(name), timeout, headers)
 
-    def register_cuda_shared_memory(self, name: str, raw_handle: bytes, device_id: int, byte_size: int, *,
-                                    timeout: Optional[float] = None, headers: Headers = None) -> None:
+    def register_cuda_shared_memory(
+        self,
+        name: str,
+        raw_handle: bytes,
+        device_id: int,
+        byte_size: int,
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> None:
         """Registers a CUDA IPC memory handle as region `name`."""
-        self._invoke(_ops.cuda_shm_register(name, raw_handle, device_id, byte_size), timeout, headers)
+        self._invoke(
+            _ops.cuda_shm_register(name, raw_handle, device_id, byte_size),
+            timeout,
+            headers,
+        )
 
-    def unregister_cuda_shared_memory(self, name: str = "", *, timeout: Optional[float] = None,
-                                      headers: Headers = None) -> None:
+    def unregister_cuda_shared_memory(
+        self,
+        name: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> None:
         """Unregisters CUDA region `name`, or all when `name` is ""."""
         self._invoke(_ops.cuda_shm_unregister(name), timeout, headers)
 
-    def get_cuda_shared_memory_status(self, name: str = "", *, timeout: Optional[float] = None,
-                                      headers: Headers = None) -> list[_ops.CudaSharedMemoryStatus]:
+    def get_cuda_shared_memory_status(
+        self,
+        name: str = "",
+        *,
+        timeout: Optional[float] = None,
+        headers: Headers = None,
+    ) -> list[_ops.CudaSharedMemoryStatus]:
         """Registered CUDA shared memory regions (one, or all)."""
         return self._invoke(_ops.cuda_shm_status(name), timeout, headers)
 
@@ -286,9 +423,21 @@ class Client:
             ModelNotFoundError, ServerUnavailableError,
             DeadlineExceededError, ...: see `oip.OipError`.
         """
-        request = build_request(model, inputs, outputs, InferOptions(
-            version, request_id, sequence_id, sequence_start, sequence_end,
-            priority, server_timeout_us, dict(parameters or {})))
+        request = build_request(
+            model,
+            inputs,
+            outputs,
+            InferOptions(
+                version,
+                request_id,
+                sequence_id,
+                sequence_start,
+                sequence_end,
+                priority,
+                server_timeout_us,
+                dict(parameters or {}),
+            ),
+        )
         return self._invoke(_ops.infer(request), timeout, headers, compression)
 
     def async_infer(
@@ -309,24 +458,40 @@ class Client:
         timeout: Optional[float] = None,
         headers: Headers = None,
         compression: Optional[str] = None,
-    ) -> "InferFuture":
+    ) -> InferFuture:
         """Starts one inference without waiting; same arguments as `infer`.
 
         Returns an InferFuture: `result()` waits, `cancel()` cancels. When
         `callback` is given it is called once with (result, None) or
         (None, error), on a gRPC thread.
         """
-        request = build_request(model, inputs, outputs, InferOptions(
-            version, request_id, sequence_id, sequence_start, sequence_end,
-            priority, server_timeout_us, dict(parameters or {})))
+        request = build_request(
+            model,
+            inputs,
+            outputs,
+            InferOptions(
+                version,
+                request_id,
+                sequence_id,
+                sequence_start,
+                sequence_end,
+                priority,
+                server_timeout_us,
+                dict(parameters or {}),
+            ),
+        )
         call = _ops.infer(request)
-        grpc_future = self._method(call.path).future(call.payload, **self._call_args(timeout, headers, compression))
+        grpc_future = self._method(call.path).future(
+            call.payload, **self._call_args(timeout, headers, compression)
+        )
         future = InferFuture(grpc_future, call, self._target)
         if callback is not None:
             future.add_done_callback(lambda done: _deliver(done, callback))
         return future
 
-    def stream(self, *, timeout: Optional[float] = None, headers: Headers = None) -> "InferStream":
+    def stream(
+        self, *, timeout: Optional[float] = None, headers: Headers = None
+    ) -> InferStream:
         """Opens a bidirectional inference stream (ModelStreamInfer).
 
         Send requests with `send`, read responses by iterating; each
@@ -339,10 +504,12 @@ class Client:
         """
         if self._closed:
             raise CancelledError("the client is closed; make a new one")
-        return InferStream(self._channel, self._target, timeout, metadata(self._headers, headers))
+        return InferStream(
+            self._channel, self._target, timeout, metadata(self._headers, headers)
+        )
 
 
-def _deliver(future: "InferFuture", callback: InferCallback) -> None:
+def _deliver(future: InferFuture, callback: InferCallback) -> None:
     try:
         result = future.result()
     except OipError as exc:
@@ -354,7 +521,9 @@ def _deliver(future: "InferFuture", callback: InferCallback) -> None:
 class InferFuture:
     """A running inference started by `Client.async_infer`."""
 
-    def __init__(self, grpc_future: Any, call: _ops.Call[InferResult], target: str) -> None:
+    def __init__(
+        self, grpc_future: Any, call: _ops.Call[InferResult], target: str
+    ) -> None:
         self._future = grpc_future
         self._call = call
         self._target = target
@@ -371,15 +540,23 @@ class InferFuture:
         try:
             data = self._future.result(timeout=timeout)
         except grpc.FutureCancelledError as exc:
-            raise CancelledError("the inference was cancelled", model=self._call.model,
-                                 request_id=self._call.request_id) from exc
+            raise CancelledError(
+                "the inference was cancelled",
+                model=self._call.model,
+                request_id=self._call.request_id,
+            ) from exc
         except grpc.FutureTimeoutError as exc:
             from oip._errors import DeadlineExceededError
 
-            raise DeadlineExceededError(f"no result within {timeout} s", model=self._call.model,
-                                        request_id=self._call.request_id) from exc
+            raise DeadlineExceededError(
+                f"no result within {timeout} s",
+                model=self._call.model,
+                request_id=self._call.request_id,
+            ) from exc
         except grpc.RpcError as exc:
-            raise map_rpc_error(exc, self._target, self._call.model, self._call.request_id) from exc
+            raise map_rpc_error(
+                exc, self._target, self._call.model, self._call.request_id
+            ) from exc
         return self._call.parse(data)
 
     def cancel(self) -> bool:
@@ -394,7 +571,7 @@ class InferFuture:
         """Whether the call has finished (answered, failed or cancelled)."""
         return bool(self._future.done())
 
-    def add_done_callback(self, fn: Callable[["InferFuture"], None]) -> None:
+    def add_done_callback(self, fn: Callable[[InferFuture], None]) -> None:
         """Calls fn(self) once the call has finished."""
         self._future.add_done_callback(lambda _: fn(self))
 
@@ -411,15 +588,22 @@ class InferStream:
                     break
     """
 
-    def __init__(self, channel: grpc.Channel, target: str, timeout: Optional[float],
-                 call_metadata: CallMetadata) -> None:
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        target: str,
+        timeout: Optional[float],
+        call_metadata: CallMetadata,
+    ) -> None:
         self._target = target
-        self._requests: "queue.Queue[object]" = queue.Queue()
+        self._requests: queue.Queue[object] = queue.Queue()
         self._closed = threading.Event()
         method: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(
             STREAM_PATH, request_serializer=None, response_deserializer=None
         )
-        self._call = method(self._request_iterator(), timeout=timeout, metadata=call_metadata)
+        self._call = method(
+            self._request_iterator(), timeout=timeout, metadata=call_metadata
+        )
 
     def _request_iterator(self) -> Iterator[bytes]:
         while True:
@@ -457,9 +641,22 @@ class InferStream:
         """
         if self._closed.is_set():
             raise CancelledError("the stream is closed; open a new one", model=model)
-        request = build_request(model, inputs, outputs, InferOptions(
-            version, request_id, sequence_id, sequence_start, sequence_end, priority,
-            server_timeout_us, dict(parameters or {}), enable_empty_final_response))
+        request = build_request(
+            model,
+            inputs,
+            outputs,
+            InferOptions(
+                version,
+                request_id,
+                sequence_id,
+                sequence_start,
+                sequence_end,
+                priority,
+                server_timeout_us,
+                dict(parameters or {}),
+                enable_empty_final_response,
+            ),
+        )
         self._requests.put(request.to_grpc_bytes())
 
     def close(self) -> None:
@@ -482,9 +679,13 @@ class InferStream:
                 return
             raise map_rpc_error(exc, self._target) from exc
 
-    def __enter__(self) -> "InferStream":
+    def __enter__(self) -> InferStream:
         return self
 
-    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
         self.cancel()

@@ -53,7 +53,7 @@ class DataType(str, enum.Enum):
         return _FACTS[self].contents_field
 
     @classmethod
-    def parse(cls, text: str) -> "DataType":
+    def parse(cls, text: str) -> DataType:
         """The datatype named `text`; ValueError names the unknown one."""
         found = _BY_NAME.get(text)
         if found is not None:

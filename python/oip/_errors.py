@@ -84,7 +84,10 @@ class OipError(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only arguments need help to survive pickling.
-        return (_rebuild, (type(self), self.message, self.status, self.model, self.request_id))
+        return (
+            _rebuild,
+            (type(self), self.message, self.status, self.model, self.request_id),
+        )
 
 
 def _rebuild(
@@ -178,6 +181,10 @@ def error_for_status(
     cls = _BY_STATUS.get(status, ServerError)
     if status is StatusCode.NOT_FOUND and model:
         cls = ModelNotFoundError
-    if status is StatusCode.UNAVAILABLE and model and "no available versions" in message:
+    if (
+        status is StatusCode.UNAVAILABLE
+        and model
+        and "no available versions" in message
+    ):
         cls = ModelUnavailableError
     return cls(message, status=status, model=model, request_id=request_id)

@@ -84,25 +84,37 @@ class RetryPolicy:
         # gRPC rejects such a service config, and then fails every call.
         for name in ("initial_backoff_s", "max_backoff_s", "backoff_multiplier"):
             if not getattr(self, name) > 0:
-                raise InvalidInputError(f"RetryPolicy {name} is {getattr(self, name)}; it must be > 0")
+                raise InvalidInputError(
+                    f"RetryPolicy {name} is {getattr(self, name)}; it must be > 0"
+                )
         if self.max_attempts < 1:
-            raise InvalidInputError(f"RetryPolicy max_attempts is {self.max_attempts}; it must be >= 1")
+            raise InvalidInputError(
+                f"RetryPolicy max_attempts is {self.max_attempts}; it must be >= 1"
+            )
         if not self.retryable_status_codes:
-            raise InvalidInputError("RetryPolicy retryable_status_codes is empty; give at least one")
+            raise InvalidInputError(
+                "RetryPolicy retryable_status_codes is empty; give at least one"
+            )
 
     def service_config(self) -> str:
-        methods = list(IDEMPOTENT_METHODS) + (["ModelInfer"] if self.include_inference else [])
+        methods = list(IDEMPOTENT_METHODS) + (
+            ["ModelInfer"] if self.include_inference else []
+        )
         policy = {
             "maxAttempts": min(self.max_attempts, 5),
             "initialBackoff": _duration(self.initial_backoff_s),
             "maxBackoff": _duration(self.max_backoff_s),
             "backoffMultiplier": self.backoff_multiplier,
-            "retryableStatusCodes": [code.value for code in self.retryable_status_codes],
+            "retryableStatusCodes": [
+                code.value for code in self.retryable_status_codes
+            ],
         }
         config = {
             "methodConfig": [
                 {
-                    "name": [{"service": SERVICE, "method": method} for method in methods],
+                    "name": [
+                        {"service": SERVICE, "method": method} for method in methods
+                    ],
                     "retryPolicy": policy,
                 }
             ]
@@ -164,7 +176,7 @@ class ChannelSettings:
         url = self.url
         for scheme in ("grpc://", "http://", "https://", "grpcs://"):
             if url.startswith(scheme):
-                return url[len(scheme):]
+                return url[len(scheme) :]
         return url
 
     def options(self) -> list[tuple[str, Any]]:
@@ -183,7 +195,9 @@ class ChannelSettings:
         else:
             options.append(("grpc.enable_retries", 0))
         if self.tls is not None and self.tls.target_name_override:
-            options.append(("grpc.ssl_target_name_override", self.tls.target_name_override))
+            options.append(
+                ("grpc.ssl_target_name_override", self.tls.target_name_override)
+            )
         options.extend(self.channel_args)
         return options
 
@@ -198,12 +212,18 @@ def compression_of(name: Optional[str]) -> grpc.Compression:
     except KeyError:
         from oip._errors import InvalidInputError
 
-        raise InvalidInputError(f"compression {name!r} is not one of gzip, deflate or None") from None
+        raise InvalidInputError(
+            f"compression {name!r} is not one of gzip, deflate or None"
+        ) from None
 
 
 def is_loopback(target: str) -> bool:
     """True for localhost and loopback addresses (with or without a port)."""
-    host = target.rsplit(":", 1)[0] if target.count(":") == 1 or target.startswith("[") else target
+    host = (
+        target.rsplit(":", 1)[0]
+        if target.count(":") == 1 or target.startswith("[")
+        else target
+    )
     host = host.strip("[]")
     if host == "localhost":
         return True
@@ -234,15 +254,30 @@ def map_rpc_error(
     """The oip error for a failed gRPC call (never includes header values)."""
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
-    status = StatusCode[code.name] if code is not None and code.name in StatusCode.__members__ else StatusCode.UNKNOWN
+    status = (
+        StatusCode[code.name]
+        if code is not None and code.name in StatusCode.__members__
+        else StatusCode.UNKNOWN
+    )
     if status is StatusCode.UNAVAILABLE and _is_connection_failure(details):
-        return ServerUnavailableError(f"cannot reach the server at {target}: {details}",
-                                      model=model, request_id=request_id)
+        return ServerUnavailableError(
+            f"cannot reach the server at {target}: {details}",
+            model=model,
+            request_id=request_id,
+        )
     return error_for_status(status, details, model=model, request_id=request_id)
 
 
 def _is_connection_failure(details: str) -> bool:
-    words = ("failed to connect", "connection refused", "connect failed", "dns resolution",
-             "unavailable", "socket closed", "connection reset", "name resolution")
+    words = (
+        "failed to connect",
+        "connection refused",
+        "connect failed",
+        "dns resolution",
+        "unavailable",
+        "socket closed",
+        "connection reset",
+        "name resolution",
+    )
     lowered = details.lower()
     return any(word in lowered for word in words)

@@ -14,7 +14,6 @@ from types import MappingProxyType
 from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
-
 from google.protobuf import message as protobuf_message
 
 from oip._errors import InvalidInputError, OipError, ServerError, StatusCode
@@ -103,7 +102,9 @@ def set_parameter(target: Any, key: str, value: ParameterValue) -> None:
         parameter.bool_param = value
     elif isinstance(value, int):
         if not -(1 << 63) <= value < 1 << 64:
-            raise InvalidInputError(f"parameter '{key}' = {value} does not fit in int64 or uint64")
+            raise InvalidInputError(
+                f"parameter '{key}' = {value} does not fit in int64 or uint64"
+            )
         if value >= 1 << 63:
             parameter.uint64_param = value
         else:
@@ -113,7 +114,9 @@ def set_parameter(target: Any, key: str, value: ParameterValue) -> None:
     elif isinstance(value, str):
         parameter.string_param = value
     else:
-        raise InvalidInputError(f"parameter '{key}' is {type(value).__name__}; give bool, int, float or str")
+        raise InvalidInputError(
+            f"parameter '{key}' is {type(value).__name__}; give bool, int, float or str"
+        )
 
 
 def parameter_value(parameter: pb.InferParameter) -> ParameterValue:
@@ -127,12 +130,19 @@ def parameter_value(parameter: pb.InferParameter) -> ParameterValue:
 
 def _inputs_list(inputs: InputsArg) -> list[InferInput]:
     if isinstance(inputs, Mapping):
-        return [value if isinstance(value, InferInput) and value.name == name else InferInput(name, value)
-                for name, value in inputs.items()]
+        return [
+            value
+            if isinstance(value, InferInput) and value.name == name
+            else InferInput(name, value)
+            for name, value in inputs.items()
+        ]
     result = list(inputs)
     for item in result:
         if not isinstance(item, InferInput):
-            raise InvalidInputError(f"inputs must be InferInput objects or a name -> array mapping, got {type(item).__name__}")
+            raise InvalidInputError(
+                "inputs must be InferInput objects or a name -> array mapping, "
+                f"got {type(item).__name__}"
+            )
     return result
 
 
@@ -140,11 +150,14 @@ def _check_parameters(parameters: Mapping[str, ParameterValue]) -> None:
     for key in parameters:
         if key in RESERVED_PARAMETERS or key.startswith("triton_"):
             raise InvalidInputError(
-                f"parameter '{key}' is reserved; use the matching argument of infer() instead"
+                f"parameter '{key}' is reserved; use the matching argument of "
+                "infer() instead"
             )
 
 
-def build_request(model_name: str, inputs: InputsArg, outputs: OutputsArg, options: InferOptions) -> EncodedRequest:
+def build_request(
+    model_name: str, inputs: InputsArg, outputs: OutputsArg, options: InferOptions
+) -> EncodedRequest:
     """Encodes one inference request.
 
     Raises:
@@ -154,18 +167,26 @@ def build_request(model_name: str, inputs: InputsArg, outputs: OutputsArg, optio
     if not model_name:
         raise InvalidInputError("model name is empty")
     _check_parameters(options.parameters)
-    header = pb.ModelInferRequest(model_name=model_name, model_version=options.model_version, id=options.request_id)
+    header = pb.ModelInferRequest(
+        model_name=model_name,
+        model_version=options.model_version,
+        id=options.request_id,
+    )
     _set_request_parameters(header, options)
 
     raw_inputs: list[memoryview] = []
     seen: set[str] = set()
     for tensor in _inputs_list(inputs):
         if tensor.name in seen:
-            raise InvalidInputError(f"input '{tensor.name}' is given twice", model=model_name)
+            raise InvalidInputError(
+                f"input '{tensor.name}' is given twice", model=model_name
+            )
         seen.add(tensor.name)
         tensor.check_ready()
         assert tensor.datatype is not None and tensor.shape is not None
-        message = header.inputs.add(name=tensor.name, datatype=tensor.datatype.value, shape=tensor.shape)
+        message = header.inputs.add(
+            name=tensor.name, datatype=tensor.datatype.value, shape=tensor.shape
+        )
         _check_parameters(tensor.parameters)
         params = dict(tensor.parameters)
         if tensor.shared_memory is not None:
@@ -176,11 +197,18 @@ def build_request(model_name: str, inputs: InputsArg, outputs: OutputsArg, optio
             set_parameter(message.parameters, key, value)
 
     for requested in outputs or ():
-        _add_output(header, requested if isinstance(requested, RequestedOutput) else RequestedOutput(requested))
+        _add_output(
+            header,
+            requested
+            if isinstance(requested, RequestedOutput)
+            else RequestedOutput(requested),
+        )
     return EncodedRequest(model_name, options.request_id, header, raw_inputs)
 
 
-def _set_request_parameters(header: pb.ModelInferRequest, options: InferOptions) -> None:
+def _set_request_parameters(
+    header: pb.ModelInferRequest, options: InferOptions
+) -> None:
     params = header.parameters
     if options.sequence_id:
         if isinstance(options.sequence_id, bool):
@@ -196,7 +224,9 @@ def _set_request_parameters(header: pb.ModelInferRequest, options: InferOptions)
         params["priority"].uint64_param = options.priority
     if options.server_timeout_us:
         if options.server_timeout_us < 0:
-            raise InvalidInputError(f"server timeout {options.server_timeout_us} us is negative")
+            raise InvalidInputError(
+                f"server timeout {options.server_timeout_us} us is negative"
+            )
         params["timeout"].int64_param = options.server_timeout_us
     if options.enable_empty_final_response:
         params["triton_enable_empty_final_response"].bool_param = True
@@ -206,7 +236,9 @@ def _set_request_parameters(header: pb.ModelInferRequest, options: InferOptions)
 
 def _add_output(header: pb.ModelInferRequest, requested: RequestedOutput) -> None:
     if any(output.name == requested.name for output in header.outputs):
-        raise InvalidInputError(f"output '{requested.name}' is requested twice", model=header.model_name)
+        raise InvalidInputError(
+            f"output '{requested.name}' is requested twice", model=header.model_name
+        )
     _check_parameters(requested.parameters)
     message = header.outputs.add(name=requested.name)
     params: dict[str, ParameterValue] = dict(requested.parameters)
@@ -238,9 +270,9 @@ class InferResult(Mapping[str, np.ndarray]):
 
     Numeric outputs are read-only views into the received message (no
     copy); copy one (`np.array(x)`) to modify it. BYTES outputs (object
-    arrays of bytes) and BF16 outputs (widened to float32) are new arrays. In a stream, a
-    response may carry an error instead: `error` is then set and reading an
-    output raises it.
+    arrays of bytes) and BF16 outputs (widened to float32) are new arrays.
+    In a stream, a response may carry an error instead: `error` is then set
+    and reading an output raises it.
     """
 
     def __init__(
@@ -260,11 +292,16 @@ class InferResult(Mapping[str, np.ndarray]):
         shm_outputs = shared_memory_outputs or set()
         for message in self._response.outputs:
             params = (
-                {key: parameter_value(value) for key, value in message.parameters.items()}
+                {
+                    key: parameter_value(value)
+                    for key, value in message.parameters.items()
+                }
                 if message.parameters
                 else {}
             )
-            tensor = OutputTensor(message.name, message.datatype, tuple(message.shape), params)
+            tensor = OutputTensor(
+                message.name, message.datatype, tuple(message.shape), params
+            )
             self._outputs[message.name] = tensor
             if tensor.in_shared_memory or message.name in shm_outputs:
                 continue
@@ -296,7 +333,10 @@ class InferResult(Mapping[str, np.ndarray]):
     @property
     def parameters(self) -> dict[str, ParameterValue]:
         """Response parameters (for example `triton_final_response`)."""
-        return {key: parameter_value(value) for key, value in self._response.parameters.items()}
+        return {
+            key: parameter_value(value)
+            for key, value in self._response.parameters.items()
+        }
 
     @property
     def is_final(self) -> bool:
@@ -329,8 +369,14 @@ class InferResult(Mapping[str, np.ndarray]):
             return cached
         tensor = self._outputs.get(name)
         if tensor is None or tensor.in_shared_memory:
-            where = "is in shared memory" if tensor is not None else "is not in the response"
-            raise KeyError(f"output '{name}' {where}; outputs: {', '.join(self._outputs)}")
+            where = (
+                "is in shared memory"
+                if tensor is not None
+                else "is not in the response"
+            )
+            raise KeyError(
+                f"output '{name}' {where}; outputs: {', '.join(self._outputs)}"
+            )
         array = self._decode(tensor)
         self._arrays[name] = array
         return array
@@ -341,7 +387,9 @@ class InferResult(Mapping[str, np.ndarray]):
             return decode_tensor(tensor.name, tensor.datatype, tensor.shape, raw)
         for message in self._response.outputs:
             if message.name == tensor.name:
-                return decode_typed_contents(tensor.name, tensor.datatype, tensor.shape, message.contents)
+                return decode_typed_contents(
+                    tensor.name, tensor.datatype, tensor.shape, message.contents
+                )
         raise KeyError(tensor.name)
 
     def get_response(self) -> pb.ModelInferResponse:
@@ -353,11 +401,17 @@ class InferResult(Mapping[str, np.ndarray]):
 
     def __iter__(self) -> Iterator[str]:
         self.raise_for_error()
-        return (name for name, tensor in self._outputs.items() if not tensor.in_shared_memory)
+        return (
+            name
+            for name, tensor in self._outputs.items()
+            if not tensor.in_shared_memory
+        )
 
     def __len__(self) -> int:
         self.raise_for_error()
-        return sum(1 for tensor in self._outputs.values() if not tensor.in_shared_memory)
+        return sum(
+            1 for tensor in self._outputs.values() if not tensor.in_shared_memory
+        )
 
     def __repr__(self) -> str:
         if self.error is not None:
@@ -365,7 +419,9 @@ class InferResult(Mapping[str, np.ndarray]):
         return f"InferResult(model={self.model_name!r}, outputs={list(self._outputs)})"
 
 
-def parse_response(data: Buffer, model_name: str = "", request_id: str = "") -> InferResult:
+def parse_response(
+    data: Buffer, model_name: str = "", request_id: str = ""
+) -> InferResult:
     """A serialized ModelInferResponse as an InferResult (raw outputs uncopied).
 
     Raises:
@@ -381,6 +437,10 @@ def parse_response(data: Buffer, model_name: str = "", request_id: str = "") -> 
             header, raw_outputs = split_field(data, RESPONSE_RAW_OUTPUT_FIELD)
             response = pb.ModelInferResponse.FromString(header)
     except (WireFormatError, protobuf_message.DecodeError) as exc:
-        raise ServerError(f"malformed ModelInferResponse: {exc}", status=StatusCode.DATA_LOSS,
-                          model=model_name or None, request_id=request_id or None) from exc
+        raise ServerError(
+            f"malformed ModelInferResponse: {exc}",
+            status=StatusCode.DATA_LOSS,
+            model=model_name or None,
+            request_id=request_id or None,
+        ) from exc
     return InferResult(response, raw_outputs)

@@ -36,7 +36,9 @@ _KEY = re.compile(r"^/?[A-Za-z0-9_.\-]+$")
 
 def _path_of(key: str) -> str:
     if not _KEY.match(key) or key.strip("/") in (".", ".."):
-        raise InvalidInputError(f"shared memory key '{key}' must be one name such as '/oip_input0'")
+        raise InvalidInputError(
+            f"shared memory key '{key}' must be one name such as '/oip_input0'"
+        )
     return os.path.join(SHM_DIR, key.lstrip("/"))
 
 
@@ -46,7 +48,9 @@ class SystemSharedMemoryRegion:
     Use `create` for a new region or `attach` for an existing one.
     """
 
-    def __init__(self, key: str, byte_size: int, file_descriptor: int, created: bool) -> None:
+    def __init__(
+        self, key: str, byte_size: int, file_descriptor: int, created: bool
+    ) -> None:
         self.key = key if key.startswith("/") else f"/{key}"
         self.byte_size = byte_size
         self._path = _path_of(key)
@@ -57,7 +61,7 @@ class SystemSharedMemoryRegion:
             os.close(file_descriptor)
 
     @classmethod
-    def create(cls, key: str, byte_size: int) -> "SystemSharedMemoryRegion":
+    def create(cls, key: str, byte_size: int) -> SystemSharedMemoryRegion:
         """Creates a new region of `byte_size` bytes, zero-filled.
 
         Raises:
@@ -65,12 +69,16 @@ class SystemSharedMemoryRegion:
             InvalidInputError: bad key or size.
         """
         if byte_size <= 0:
-            raise InvalidInputError(f"shared memory '{key}': byte_size {byte_size} must be > 0")
+            raise InvalidInputError(
+                f"shared memory '{key}': byte_size {byte_size} must be > 0"
+            )
         path = _path_of(key)
         try:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise AlreadyExistsError(f"shared memory '{key}' already exists at {path}") from None
+            raise AlreadyExistsError(
+                f"shared memory '{key}' already exists at {path}"
+            ) from None
         try:
             os.ftruncate(descriptor, byte_size)
         except OSError:
@@ -81,7 +89,7 @@ class SystemSharedMemoryRegion:
         return cls(key, byte_size, descriptor, created=True)
 
     @classmethod
-    def attach(cls, key: str) -> "SystemSharedMemoryRegion":
+    def attach(cls, key: str) -> SystemSharedMemoryRegion:
         """Maps an existing region whole.
 
         Raises:
@@ -91,7 +99,9 @@ class SystemSharedMemoryRegion:
         try:
             descriptor = os.open(path, os.O_RDWR)
         except FileNotFoundError:
-            raise InvalidInputError(f"shared memory '{key}' does not exist ({path})") from None
+            raise InvalidInputError(
+                f"shared memory '{key}' does not exist ({path})"
+            ) from None
         size = os.fstat(descriptor).st_size
         return cls(key, size, descriptor, created=False)
 
@@ -100,7 +110,9 @@ class SystemSharedMemoryRegion:
             raise OipError(f"shared memory '{self.key}' is closed")
         return self._map
 
-    def write(self, arrays: Union[np.ndarray, Sequence[np.ndarray]], offset: int = 0) -> int:
+    def write(
+        self, arrays: Union[np.ndarray, Sequence[np.ndarray]], offset: int = 0
+    ) -> int:
         """Writes arrays one after another from `offset`; returns bytes written.
 
         BYTES arrays are written in the protocol's length-prefixed form.
@@ -108,12 +120,17 @@ class SystemSharedMemoryRegion:
         Raises:
             InvalidInputError: they do not fit in the region.
         """
-        buffers = [encode_tensor(f"array {i}", array, datatype_of(array))
-                   for i, array in enumerate([arrays] if isinstance(arrays, np.ndarray) else arrays)]
+        buffers = [
+            encode_tensor(f"array {i}", array, datatype_of(array))
+            for i, array in enumerate(
+                [arrays] if isinstance(arrays, np.ndarray) else arrays
+            )
+        ]
         total = sum(buffer.nbytes for buffer in buffers)
         if offset < 0 or offset + total > self.byte_size:
             raise InvalidInputError(
-                f"shared memory '{self.key}': {total} bytes at offset {offset} do not fit in "
+                f"shared memory '{self.key}': {total} bytes at offset {offset} do "
+                "not fit in "
                 f"{self.byte_size} bytes"
             )
         target = self._mapped()
@@ -123,8 +140,13 @@ class SystemSharedMemoryRegion:
             position += buffer.nbytes
         return total
 
-    def read(self, datatype: Union[DataType, str], shape: Sequence[int], offset: int = 0,
-             byte_size: Optional[int] = None) -> np.ndarray:
+    def read(
+        self,
+        datatype: Union[DataType, str],
+        shape: Sequence[int],
+        offset: int = 0,
+        byte_size: Optional[int] = None,
+    ) -> np.ndarray:
         """Reads a tensor at `offset` as a numpy array (a copy).
 
         Args:
@@ -145,17 +167,24 @@ class SystemSharedMemoryRegion:
                 try:
                     return decode_bytes(bytes(view[offset:end]), count).reshape(shape)
                 except BytesFormatError as exc:
-                    raise InvalidInputError(f"shared memory '{self.key}': malformed BYTES: {exc}") from exc
+                    raise InvalidInputError(
+                        f"shared memory '{self.key}': malformed BYTES: {exc}"
+                    ) from exc
             end = offset + count * kind.item_size
             self._check_range(offset, end)
-            return np.frombuffer(view[offset:end], dtype=kind.numpy_dtype).reshape(shape).copy()
+            return (
+                np.frombuffer(view[offset:end], dtype=kind.numpy_dtype)
+                .reshape(shape)
+                .copy()
+            )
         finally:
             view.release()
 
     def _check_range(self, start: int, end: int) -> None:
         if start < 0 or end > self.byte_size or end < start:
             raise InvalidInputError(
-                f"shared memory '{self.key}': bytes {start}..{end} are outside its {self.byte_size} bytes"
+                f"shared memory '{self.key}': bytes {start}..{end} are outside "
+                f"its {self.byte_size} bytes"
             )
 
     def close(self) -> None:
@@ -172,11 +201,15 @@ class SystemSharedMemoryRegion:
         except FileNotFoundError:
             pass
 
-    def __enter__(self) -> "SystemSharedMemoryRegion":
+    def __enter__(self) -> SystemSharedMemoryRegion:
         return self
 
-    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
         if self._created:
             self.destroy()
         else:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from google.protobuf import message as protobuf_message
 
-from oip._errors import ModelNotFoundError, ModelUnavailableError, OipError, ServerError, StatusCode
+from oip._errors import (
+    ModelNotFoundError,
+    ModelUnavailableError,
+    OipError,
+    ServerError,
+    StatusCode,
+)
 from oip._infer import InferResult, parse_response
 from oip._ops import SERVICE
 from oip._wire import STREAM_INFER_RESPONSE_FIELD, Buffer, WireFormatError, split_field
@@ -32,8 +38,12 @@ def parse_stream_response(data: Buffer) -> InferResult:
         header, bodies = split_field(data, STREAM_INFER_RESPONSE_FIELD)
         envelope = pb.ModelStreamInferResponse.FromString(header)
     except (WireFormatError, protobuf_message.DecodeError) as exc:
-        return InferResult(None, error=ServerError(f"malformed stream response: {exc}",
-                                                   status=StatusCode.DATA_LOSS))
+        return InferResult(
+            None,
+            error=ServerError(
+                f"malformed stream response: {exc}", status=StatusCode.DATA_LOSS
+            ),
+        )
     if envelope.error_message:
         return InferResult(None, error=stream_error(envelope.error_message))
     if not bodies:

@@ -42,7 +42,9 @@ def datatype_of(array: np.ndarray) -> DataType:
     """
     if array.dtype.kind in "OSU":
         return DataType.BYTES
-    found = _DATATYPE_BY_KIND.get(array.dtype.newbyteorder("=") if array.dtype.byteorder == ">" else array.dtype)
+    found = _DATATYPE_BY_KIND.get(
+        array.dtype.newbyteorder("=") if array.dtype.byteorder == ">" else array.dtype
+    )
     if found is None:
         raise InvalidInputError(f"numpy dtype {array.dtype} has no protocol datatype")
     return found
@@ -59,7 +61,9 @@ def _check_shape(name: str, shape: Sequence[int]) -> Shape:
     checked = tuple(int(d) for d in shape)
     for index, dim in enumerate(checked):
         if dim < 0:
-            raise InvalidInputError(f"tensor '{name}': dimension {index} is {dim}; shapes are non-negative")
+            raise InvalidInputError(
+                f"tensor '{name}': dimension {index} is {dim}; shapes are non-negative"
+            )
     return checked
 
 
@@ -72,7 +76,10 @@ class SharedMemoryRef:
         if not region:
             raise InvalidInputError("shared memory region name is empty")
         if byte_size < 0 or offset < 0:
-            raise InvalidInputError(f"region '{region}': byte_size {byte_size} and offset {offset} must be >= 0")
+            raise InvalidInputError(
+                f"region '{region}': byte_size {byte_size} and offset {offset} "
+                "must be >= 0"
+            )
         self.region = region
         self.byte_size = int(byte_size)
         self.offset = int(offset)
@@ -88,7 +95,10 @@ class SharedMemoryRef:
         return params
 
     def __repr__(self) -> str:
-        return f"SharedMemoryRef({self.region!r}, byte_size={self.byte_size}, offset={self.offset})"
+        return (
+            f"SharedMemoryRef({self.region!r}, byte_size={self.byte_size}, "
+            f"offset={self.offset})"
+        )
 
 
 class InferInput:
@@ -101,8 +111,9 @@ class InferInput:
     Name the datatype to convert (`datatype="BF16"` from float32) or for
     BYTES from a list of str/bytes. Plain Python data is converted to the
     named datatype only when no value changes. For BYTES, prefer object
-    arrays: numpy's fixed-width `S`/`U` arrays drop trailing NUL bytes. For data in a registered shared memory
-    region, give `shape` and `datatype` and call `set_shared_memory`.
+    arrays: numpy's fixed-width `S`/`U` arrays drop trailing NUL bytes. For
+    data in a registered shared memory region, give `shape` and `datatype`
+    and call `set_shared_memory`.
 
     Raises:
         InvalidInputError: the data does not fit the datatype or shape; the
@@ -121,15 +132,19 @@ class InferInput:
         if not name:
             raise InvalidInputError("input tensor name is empty")
         self.name = name
-        self.datatype: Optional[DataType] = _as_datatype(name, datatype) if datatype is not None else None
-        self.shape: Optional[Shape] = _check_shape(name, shape) if shape is not None else None
+        self.datatype: Optional[DataType] = (
+            _as_datatype(name, datatype) if datatype is not None else None
+        )
+        self.shape: Optional[Shape] = (
+            _check_shape(name, shape) if shape is not None else None
+        )
         self.parameters: dict[str, ParameterValue] = dict(parameters or {})
         self.shared_memory: Optional[SharedMemoryRef] = None
         self._raw: Optional[memoryview] = None
         if data is not None:
             self.set_data(data)
 
-    def set_data(self, data: Any) -> "InferInput":
+    def set_data(self, data: Any) -> InferInput:
         """Sets the tensor's data from a numpy array (or anything array-like)."""
         array = _to_array(self.name, data, self.datatype)
         try:
@@ -147,15 +162,22 @@ class InferInput:
         self.shared_memory = None
         return self
 
-    def set_shared_memory(self, region: str, byte_size: int, offset: int = 0) -> "InferInput":
+    def set_shared_memory(
+        self, region: str, byte_size: int, offset: int = 0
+    ) -> InferInput:
         """Takes the data from a registered region instead of the request."""
         if self.shape is None or self.datatype is None:
-            raise InvalidInputError(f"input '{self.name}': give shape and datatype before placing it in shared memory")
+            raise InvalidInputError(
+                f"input '{self.name}': give shape and datatype before placing it "
+                "in shared memory"
+            )
         expected = _fixed_byte_size(self.datatype, self.shape)
         if expected is not None and expected != byte_size:
             raise InvalidInputError(
-                f"input '{self.name}': shape {list(self.shape)} of {self.datatype.value} "
-                f"needs {expected} bytes, but region '{region}' byte_size is {byte_size}"
+                f"input '{self.name}': shape {list(self.shape)} of "
+                f"{self.datatype.value} "
+                f"needs {expected} bytes, but region '{region}' byte_size is "
+                f"{byte_size}"
             )
         self.shared_memory = SharedMemoryRef(region, byte_size, offset)
         self._raw = None
@@ -169,11 +191,16 @@ class InferInput:
     def check_ready(self) -> None:
         """Raises InvalidInputError unless the input has data to send."""
         if self._raw is None and self.shared_memory is None:
-            raise InvalidInputError(f"input '{self.name}' has no data: call set_data or set_shared_memory")
+            raise InvalidInputError(
+                f"input '{self.name}' has no data: call set_data or set_shared_memory"
+            )
 
     def __repr__(self) -> str:
         dtype = self.datatype.value if self.datatype else None
-        return f"InferInput({self.name!r}, datatype={dtype}, shape={list(self.shape or [])})"
+        return (
+            f"InferInput({self.name!r}, datatype={dtype}, "
+            f"shape={list(self.shape or [])})"
+        )
 
 
 class RequestedOutput:
@@ -196,13 +223,17 @@ class RequestedOutput:
         if not name:
             raise InvalidInputError("requested output name is empty")
         if class_count < 0:
-            raise InvalidInputError(f"output '{name}': class_count {class_count} is negative")
+            raise InvalidInputError(
+                f"output '{name}': class_count {class_count} is negative"
+            )
         self.name = name
         self.class_count = int(class_count)
         self.parameters: dict[str, ParameterValue] = dict(parameters or {})
         self.shared_memory: Optional[SharedMemoryRef] = None
 
-    def set_shared_memory(self, region: str, byte_size: int, offset: int = 0) -> "RequestedOutput":
+    def set_shared_memory(
+        self, region: str, byte_size: int, offset: int = 0
+    ) -> RequestedOutput:
         """Asks the server to write this output into a registered region."""
         self.shared_memory = SharedMemoryRef(region, byte_size, offset)
         return self
@@ -221,7 +252,11 @@ def _to_array(name: str, data: Any, datatype: Optional[DataType]) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data
     if datatype is DataType.BYTES:
-        array = np.empty(len(data), dtype=np.object_) if isinstance(data, list) and data and not isinstance(data[0], list) else None
+        array = (
+            np.empty(len(data), dtype=np.object_)
+            if isinstance(data, list) and data and not isinstance(data[0], list)
+            else None
+        )
         if array is not None:
             array[:] = data
             return array
@@ -229,7 +264,9 @@ def _to_array(name: str, data: Any, datatype: Optional[DataType]) -> np.ndarray:
     try:
         natural = np.asarray(data)
     except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"input '{name}': cannot make an array of the data: {exc}") from exc
+        raise InvalidInputError(
+            f"input '{name}': cannot make an array of the data: {exc}"
+        ) from exc
     if datatype is None:
         return natural
     if datatype is DataType.BF16:
@@ -243,9 +280,13 @@ def _convert_exactly(name: str, natural: np.ndarray, datatype: DataType) -> np.n
         with np.errstate(all="ignore"):
             converted = natural.astype(datatype.numpy_dtype)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInputError(f"input '{name}': the data cannot be {datatype.value}: {exc}") from exc
+        raise InvalidInputError(
+            f"input '{name}': the data cannot be {datatype.value}: {exc}"
+        ) from exc
     if natural.dtype.kind not in "biuf":
-        raise InvalidInputError(f"input '{name}': data of dtype {natural.dtype} cannot be {datatype.value}")
+        raise InvalidInputError(
+            f"input '{name}': data of dtype {natural.dtype} cannot be {datatype.value}"
+        )
     floats = natural.dtype.kind == "f" and converted.dtype.kind == "f"
     if not np.array_equal(converted, natural, equal_nan=floats):
         flat_in, flat_out = natural.reshape(-1), converted.reshape(-1)
@@ -291,7 +332,10 @@ def encode_tensor(name: str, array: np.ndarray, datatype: DataType) -> memoryvie
         elif array.dtype.kind == "f":
             bits = _float32_to_bf16(array.astype(np.float32, copy=False))
         else:
-            raise InvalidInputError(f"input '{name}': BF16 takes float or uint16 (raw bits) data, not {array.dtype}")
+            raise InvalidInputError(
+                f"input '{name}': BF16 takes float or uint16 (raw bits) data, not "
+                f"{array.dtype}"
+            )
         return memoryview(bits).cast("B")
 
     want = datatype.numpy_dtype
@@ -323,7 +367,9 @@ def encode_bytes_tensor(name: str, array: np.ndarray) -> bytes:
         raise InvalidInputError(f"input '{name}': BYTES {exc}") from None
 
 
-def decode_tensor(name: str, datatype_text: str, shape: Sequence[int], raw: Union[bytes, memoryview]) -> np.ndarray:
+def decode_tensor(
+    name: str, datatype_text: str, shape: Sequence[int], raw: Union[bytes, memoryview]
+) -> np.ndarray:
     """Raw contents as a numpy array: a read-only view when possible.
 
     Raises:
@@ -339,7 +385,9 @@ def decode_tensor(name: str, datatype_text: str, shape: Sequence[int], raw: Unio
         try:
             return decode_bytes(raw, count).reshape(checked)
         except BytesFormatError as exc:
-            raise InvalidInputError(f"output '{name}': malformed BYTES contents: {exc}") from exc
+            raise InvalidInputError(
+                f"output '{name}': malformed BYTES contents: {exc}"
+            ) from exc
 
     expected = count * datatype.item_size
     if memoryview(raw).nbytes != expected:
@@ -353,7 +401,9 @@ def decode_tensor(name: str, datatype_text: str, shape: Sequence[int], raw: Unio
     return array
 
 
-def decode_typed_contents(name: str, datatype_text: str, shape: Sequence[int], contents: Any) -> np.ndarray:
+def decode_typed_contents(
+    name: str, datatype_text: str, shape: Sequence[int], contents: Any
+) -> np.ndarray:
     """Typed `InferTensorContents` as a numpy array."""
     try:
         datatype = DataType.parse(datatype_text)
@@ -362,10 +412,16 @@ def decode_typed_contents(name: str, datatype_text: str, shape: Sequence[int], c
     field = datatype.contents_field
     checked = _check_shape(name, shape)
     if field is None:
-        raise InvalidInputError(f"output '{name}': {datatype.value} arrived as typed contents, which cannot carry it")
+        raise InvalidInputError(
+            f"output '{name}': {datatype.value} arrived as typed contents, which "
+            "cannot carry it"
+        )
     values = getattr(contents, field)
     if len(values) != math.prod(checked):
-        raise InvalidInputError(f"output '{name}' has {len(values)} values; shape {list(checked)} needs {math.prod(checked)}")
+        raise InvalidInputError(
+            f"output '{name}' has {len(values)} values; shape {list(checked)} "
+            f"needs {math.prod(checked)}"
+        )
     if datatype is DataType.BYTES:
         array = np.empty(len(values), dtype=np.object_)
         array[:] = list(values)

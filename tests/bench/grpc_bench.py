@@ -55,7 +55,10 @@ def _oip_cases(url: str, mib: int) -> dict[str, Callable[[], None]]:
         assert client.infer("simple", {"INPUT0": a, "INPUT1": a})["OUTPUT0"][0, 3] == 6
 
     def large() -> None:
-        assert client.infer("identity_fp32", {"INPUT0": tensor})["OUTPUT0"][-1] == tensor[-1]
+        assert (
+            client.infer("identity_fp32", {"INPUT0": tensor})["OUTPUT0"][-1]
+            == tensor[-1]
+        )
 
     def codec() -> None:
         assert len(decode_bytes(encode_bytes(items.tolist()), len(items))) == len(items)
@@ -72,7 +75,10 @@ def _tritonclient_cases(url: str, mib: int) -> dict[str, Callable[[], None]]:
     a = np.arange(16, dtype=np.int32).reshape(1, 16)
     tensor = np.random.default_rng(1).standard_normal(mib * 262144).astype(np.float32)
     items = _bytes_items(np)
-    pair = [tc.InferInput("INPUT0", [1, 16], "INT32"), tc.InferInput("INPUT1", [1, 16], "INT32")]
+    pair = [
+        tc.InferInput("INPUT0", [1, 16], "INT32"),
+        tc.InferInput("INPUT1", [1, 16], "INT32"),
+    ]
     big = tc.InferInput("INPUT0", [tensor.size], "FP32")
 
     def small() -> None:
@@ -82,7 +88,9 @@ def _tritonclient_cases(url: str, mib: int) -> dict[str, Callable[[], None]]:
 
     def large() -> None:
         big.set_data_from_numpy(tensor)
-        assert client.infer("identity_fp32", [big]).as_numpy("OUTPUT0")[-1] == tensor[-1]
+        assert (
+            client.infer("identity_fp32", [big]).as_numpy("OUTPUT0")[-1] == tensor[-1]
+        )
 
     def codec() -> None:
         wire = serialize_byte_tensor(items).item()
@@ -107,22 +115,45 @@ def _child(client: str, url: str, mib: int) -> int:
 def _run_child(client: str, args: argparse.Namespace) -> dict[str, list[list[float]]]:
     env = dict(os.environ)
     if client == "oip":
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.oip_path, env.get("PYTHONPATH")]))
-    command = [sys.executable, __file__, "--url", args.url, "--mebibytes", str(args.mebibytes), "--child", client]
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [args.oip_path, env.get("PYTHONPATH")])
+        )
+    command = [
+        sys.executable,
+        __file__,
+        "--url",
+        args.url,
+        "--mebibytes",
+        str(args.mebibytes),
+        "--child",
+        client,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"{client} run failed:\n{done.stderr[-3000:]}")
-    result: dict[str, list[list[float]]] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, list[list[float]]] = json.loads(
+        done.stdout.strip().splitlines()[-1]
+    )
     return result
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", required=True, help="host:port of the server")
-    parser.add_argument("--oip-path", default="", help="directory that holds the oip package")
-    parser.add_argument("--mebibytes", type=int, default=16, help="size of the large tensor")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per client")
-    parser.add_argument("--child", choices=["oip", "tritonclient"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--oip-path", default="", help="directory that holds the oip package"
+    )
+    parser.add_argument(
+        "--mebibytes", type=int, default=16, help="size of the large tensor"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds per client"
+    )
+    parser.add_argument(
+        "--child", choices=["oip", "tritonclient"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         return _child(args.child, args.url, args.mebibytes)
@@ -138,9 +169,13 @@ def main() -> int:
             tuple(statistics.median(s[i] for s in samples[c][name]) for i in (0, 1))
             for c in ("oip", "tritonclient")
         )
-        print(f"{TITLES[name].format(mib=args.mebibytes)}: wall oip {ow * 1e3:.2f} ms, tritonclient "
-              f"{tw * 1e3:.2f} ms (x{tw / ow:.2f}); client CPU oip {oc * 1e3:.2f} ms, "
-              f"tritonclient {tcpu * 1e3:.2f} ms (x{tcpu / max(oc, 1e-9):.2f})", flush=True)
+        print(
+            f"{TITLES[name].format(mib=args.mebibytes)}: wall oip {ow * 1e3:.2f} "
+            "ms, tritonclient "
+            f"{tw * 1e3:.2f} ms (x{tw / ow:.2f}); client CPU oip {oc * 1e3:.2f} ms, "
+            f"tritonclient {tcpu * 1e3:.2f} ms (x{tcpu / max(oc, 1e-9):.2f})",
+            flush=True,
+        )
     return 0
 
 

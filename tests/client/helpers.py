@@ -50,7 +50,9 @@ def objects(items: list[Any], shape: tuple[int, ...] = ()) -> np.ndarray:
     return array.reshape(shape or (len(items),))
 
 
-def repeat_inputs(values: list[int], delay_ms: int = 0, wait_ms: int = 0) -> dict[str, np.ndarray]:
+def repeat_inputs(
+    values: list[int], delay_ms: int = 0, wait_ms: int = 0
+) -> dict[str, np.ndarray]:
     """Inputs of repeat_int32: one response per value, each after delay_ms."""
     return {
         "IN": np.array(values, dtype=np.int32),
@@ -130,7 +132,9 @@ FLAVORS = ["Client", "AsyncClient"]
 
 
 @pytest.fixture(params=FLAVORS)
-def api(request: pytest.FixtureRequest, server: ServerProcess, client: oip.Client) -> Any:  # noqa: F811
+def api(
+    request: pytest.FixtureRequest, server: ServerProcess, client: oip.Client
+) -> Any:  # noqa: F811
     """The module's server through `Client`, then through `AsyncClient`."""
     if request.param == "Client":
         return client

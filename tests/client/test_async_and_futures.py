@@ -76,7 +76,9 @@ def test_async_infer_result(client):
 def test_callback_gets_result(client):
     a, b = simple_inputs()
     recorder = Recorder()
-    future = client.async_infer("simple", {"INPUT0": a, "INPUT1": b}, callback=recorder, request_id="cb")
+    future = client.async_infer(
+        "simple", {"INPUT0": a, "INPUT1": b}, callback=recorder, request_id="cb"
+    )
     result, error = recorder.wait()
     assert error is None
     assert isinstance(result, oip.InferResult)
@@ -134,8 +136,9 @@ def test_cancel_slow_call(frozen_server, frozen_client):
     a, b = simple_inputs()
     recorder = Recorder()
     with stopped(frozen_server):
-        future = frozen_client.async_infer("simple", {"INPUT0": a, "INPUT1": b}, callback=recorder,
-                                           request_id="slow")
+        future = frozen_client.async_infer(
+            "simple", {"INPUT0": a, "INPUT1": b}, callback=recorder, request_id="slow"
+        )
         time.sleep(0.2)
         assert future.done() is False
         assert future.cancel() is True
@@ -159,7 +162,9 @@ def test_result_wait_timeout_leaves_call_running(frozen_server, frozen_client):
     with stopped(frozen_server):
         future = frozen_client.async_infer("simple", {"INPUT0": a, "INPUT1": b})
         started = time.monotonic()
-        with pytest.raises(oip.DeadlineExceededError, match="no result within 0.3 s") as caught:
+        with pytest.raises(
+            oip.DeadlineExceededError, match="no result within 0.3 s"
+        ) as caught:
             future.result(timeout=0.3)
         assert time.monotonic() - started < 5
         assert isinstance(caught.value, TimeoutError)
@@ -172,7 +177,9 @@ def test_call_deadline_on_future(frozen_server, frozen_client):
     a, b = simple_inputs()
     with stopped(frozen_server):
         started = time.monotonic()
-        future = frozen_client.async_infer("simple", {"INPUT0": a, "INPUT1": b}, timeout=0.5)
+        future = frozen_client.async_infer(
+            "simple", {"INPUT0": a, "INPUT1": b}, timeout=0.5
+        )
         with pytest.raises(oip.DeadlineExceededError) as caught:
             future.result(timeout=DEADLINE)
         assert 0.4 < time.monotonic() - started < 5
@@ -185,7 +192,14 @@ def test_many_concurrent_futures(client):
     futures = []
     for i in range(count):
         a, b = _distinct(i)
-        futures.append((i, client.async_infer("simple", {"INPUT0": a, "INPUT1": b}, request_id=f"r{i}")))
+        futures.append(
+            (
+                i,
+                client.async_infer(
+                    "simple", {"INPUT0": a, "INPUT1": b}, request_id=f"r{i}"
+                ),
+            )
+        )
     for i, future in futures:
         a, b = _distinct(i)
         result = future.result(timeout=DEADLINE)
@@ -211,7 +225,9 @@ def test_many_concurrent_callbacks(client):
 
     for i in range(count):
         a, b = _distinct(i)
-        client.async_infer("simple", {"INPUT0": a, "INPUT1": b}, callback=callback, request_id=str(i))
+        client.async_infer(
+            "simple", {"INPUT0": a, "INPUT1": b}, callback=callback, request_id=str(i)
+        )
     assert all_done.wait(DEADLINE)
     assert errors == []
     assert sorted(results, key=int) == [str(i) for i in range(count)]
@@ -223,15 +239,20 @@ def test_async_infer_validation_is_synchronous(dead_client):
     a, _ = simple_inputs()
     recorder = Recorder()
     with pytest.raises(oip.InvalidInputError, match="'INPUT0' is given twice"):
-        dead_client.async_infer("simple", [oip.InferInput("INPUT0", a), oip.InferInput("INPUT0", a)],
-                                callback=recorder)
+        dead_client.async_infer(
+            "simple",
+            [oip.InferInput("INPUT0", a), oip.InferInput("INPUT0", a)],
+            callback=recorder,
+        )
     assert recorder.calls == []
 
 
 def test_async_infer_to_dead_server_fails_in_future(dead_client):
     a, b = simple_inputs()
     recorder = Recorder()
-    future = dead_client.async_infer("simple", {"INPUT0": a, "INPUT1": b}, callback=recorder)
+    future = dead_client.async_infer(
+        "simple", {"INPUT0": a, "INPUT1": b}, callback=recorder
+    )
     with pytest.raises(oip.ServerUnavailableError):
         future.result(timeout=DEADLINE)
     result, error = recorder.wait()
@@ -249,7 +270,9 @@ def test_async_client_gather(server):
             calls = []
             for i in range(count):
                 a, b = _distinct(i)
-                calls.append(aio.infer("simple", {"INPUT0": a, "INPUT1": b}, request_id=f"g{i}"))
+                calls.append(
+                    aio.infer("simple", {"INPUT0": a, "INPUT1": b}, request_id=f"g{i}")
+                )
             return await asyncio.gather(*calls)
 
     results = run(go)
@@ -286,7 +309,9 @@ def test_async_client_cancel_task_in_flight(frozen_server):
         async with oip.AsyncClient(frozen_server.url, timeout=DEADLINE) as aio:
             assert await aio.is_server_live()
             with stopped(frozen_server):
-                task = asyncio.create_task(aio.infer("simple", {"INPUT0": a, "INPUT1": b}))
+                task = asyncio.create_task(
+                    aio.infer("simple", {"INPUT0": a, "INPUT1": b})
+                )
                 await asyncio.sleep(0.3)
                 assert not task.done()
                 started = time.monotonic()
@@ -327,7 +352,9 @@ def test_async_client_wait_for_times_out(frozen_server):
             with stopped(frozen_server):
                 started = time.monotonic()
                 with pytest.raises(asyncio.TimeoutError):
-                    await asyncio.wait_for(aio.infer("simple", {"INPUT0": a, "INPUT1": b}), 0.3)
+                    await asyncio.wait_for(
+                        aio.infer("simple", {"INPUT0": a, "INPUT1": b}), 0.3
+                    )
                 return time.monotonic() - started
 
     assert run(go) < 3.0
@@ -341,10 +368,14 @@ def test_async_client_call_deadline(frozen_server):
             assert await aio.is_server_live()
             with stopped(frozen_server):
                 with pytest.raises(oip.DeadlineExceededError) as caught:
-                    await aio.infer("simple", {"INPUT0": a, "INPUT1": b}, timeout=0.4, request_id="late")
+                    await aio.infer(
+                        "simple",
+                        {"INPUT0": a, "INPUT1": b},
+                        timeout=0.4,
+                        request_id="late",
+                    )
                 return caught.value
 
     error = run(go)
     assert error.model == "simple" and error.request_id == "late"
     assert error.status is oip.StatusCode.DEADLINE_EXCEEDED
-

@@ -72,7 +72,9 @@ def test_server_down(flavor, method):
         CALLERS[flavor](url, method, timeout=DEADLINE)
     elapsed = time.monotonic() - started
     error = caught.value
-    assert elapsed < DEADLINE / 2, f"took {elapsed:.1f} s: waited for the deadline instead of failing"
+    assert elapsed < DEADLINE / 2, (
+        f"took {elapsed:.1f} s: waited for the deadline instead of failing"
+    )
     assert url in error.message
     assert error.status is oip.StatusCode.UNAVAILABLE
     assert isinstance(error, ConnectionError)
@@ -113,15 +115,21 @@ def test_server_went_away_under_a_connected_client():
 def test_tls_client_to_plaintext_server_fails_fast(server, flavor):
     started = time.monotonic()
     with pytest.raises(oip.ServerUnavailableError) as caught:
-        CALLERS[flavor](server.url, "is_server_live", timeout=DEADLINE, tls=oip.TlsOptions())
+        CALLERS[flavor](
+            server.url, "is_server_live", timeout=DEADLINE, tls=oip.TlsOptions()
+        )
     assert time.monotonic() - started < DEADLINE / 2
     assert server.url in caught.value.message
 
 
 def test_tls_options_read_pem_files(tmp_path):
     garbage = tmp_path / "ca.pem"
-    garbage.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot a cert\n-----END CERTIFICATE-----\n")
-    options = oip.TlsOptions(root_certificates=str(garbage), target_name_override="example.org")
+    garbage.write_bytes(
+        b"-----BEGIN CERTIFICATE-----\nnot a cert\n-----END CERTIFICATE-----\n"
+    )
+    options = oip.TlsOptions(
+        root_certificates=str(garbage), target_name_override="example.org"
+    )
     assert isinstance(options.credentials(), grpc.ChannelCredentials)
     settings = ChannelSettings("127.0.0.1:1", tls=options)
     assert ("grpc.ssl_target_name_override", "example.org") in settings.options()
@@ -132,8 +140,10 @@ def test_tls_options_read_pem_files(tmp_path):
 # deadlines to milliseconds and a loopback call can beat that).
 
 
-def _frozen_call(url: str, flavor: str, method: str, client_timeout: float, call_timeout, process) -> float:
-    """Connects, freezes the server, runs `method`; returns the seconds it took to fail."""
+def _frozen_call(
+    url: str, flavor: str, method: str, client_timeout: float, call_timeout, process
+) -> float:
+    """Connects, freezes the server, runs `method`; returns seconds until it failed."""
     call_kwargs = {} if call_timeout is None else {"timeout": call_timeout}
 
     def invoke_sync():
@@ -155,12 +165,16 @@ def _frozen_call(url: str, flavor: str, method: str, client_timeout: float, call
                 started = time.monotonic()
                 with pytest.raises(oip.DeadlineExceededError) as caught:
                     if method == "infer":
-                        await c.infer("simple", INPUTS, request_id="late", **call_kwargs)
+                        await c.infer(
+                            "simple", INPUTS, request_id="late", **call_kwargs
+                        )
                     else:
                         await getattr(c, method)(**call_kwargs)
                 return time.monotonic() - started, caught.value
 
-    elapsed, error = invoke_sync() if flavor == "Client" else asyncio.run(invoke_async())
+    elapsed, error = (
+        invoke_sync() if flavor == "Client" else asyncio.run(invoke_async())
+    )
     assert error.status is oip.StatusCode.DEADLINE_EXCEEDED
     assert isinstance(error, TimeoutError)
     assert isinstance(error.__cause__, grpc.RpcError)
@@ -179,7 +193,9 @@ def test_client_default_timeout_applies(frozen_server, flavor, method):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("flavor", list(CALLERS))
 def test_per_call_timeout_shorter_than_default(frozen_server, flavor, method):
-    elapsed = _frozen_call(frozen_server.url, flavor, method, DEADLINE, 0.5, frozen_server)
+    elapsed = _frozen_call(
+        frozen_server.url, flavor, method, DEADLINE, 0.5, frozen_server
+    )
     assert 0.4 < elapsed < 5
 
 
@@ -208,7 +224,10 @@ def test_stream_deadline(server, flavor):
     inputs = repeat_inputs([1, 2], delay_ms=3000)
 
     def sync():
-        with oip.Client(server.url, timeout=DEADLINE) as c, c.stream(timeout=0.5) as stream:
+        with (
+            oip.Client(server.url, timeout=DEADLINE) as c,
+            c.stream(timeout=0.5) as stream,
+        ):
             stream.send("repeat_int32", inputs)
             list(stream)
 
@@ -243,10 +262,16 @@ class RecordingServer:
         self._server = grpc.server(ThreadPoolExecutor(max_workers=4))
         handlers = {
             "ServerLive": self._handler("ServerLive", pb.ServerLiveResponse(live=True)),
-            "ServerReady": self._handler("ServerReady", pb.ServerReadyResponse(ready=True)),
-            "ModelInfer": self._handler("ModelInfer", pb.ModelInferResponse(model_name="simple", id="echo")),
+            "ServerReady": self._handler(
+                "ServerReady", pb.ServerReadyResponse(ready=True)
+            ),
+            "ModelInfer": self._handler(
+                "ModelInfer", pb.ModelInferResponse(model_name="simple", id="echo")
+            ),
         }
-        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, handlers),)
+        )
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.url = f"127.0.0.1:{self.port}"
 
@@ -257,14 +282,18 @@ class RecordingServer:
             with self._lock:
                 self.attempts[method] = self.attempts.get(method, 0) + 1
                 attempt = self.attempts[method]
-                self.metadata.append({key: value for key, value in context.invocation_metadata()})
+                self.metadata.append(
+                    {key: value for key, value in context.invocation_metadata()}
+                )
             if attempt <= self.fail_first:
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"attempt {attempt} refused, try again")
+                context.abort(
+                    grpc.StatusCode.UNAVAILABLE, f"attempt {attempt} refused, try again"
+                )
             return data
 
         return grpc.unary_unary_rpc_method_handler(handle)
 
-    def __enter__(self) -> "RecordingServer":
+    def __enter__(self) -> RecordingServer:
         self._server.start()
         return self
 
@@ -287,8 +316,11 @@ def test_headers_reach_the_server(recording, flavor):
             assert c.is_server_live() is True
             assert c.is_server_live(headers=call_headers) is True
     else:
+
         async def go():
-            async with oip.AsyncClient(recording.url, timeout=DEADLINE, headers=client_headers) as c:
+            async with oip.AsyncClient(
+                recording.url, timeout=DEADLINE, headers=client_headers
+            ) as c:
                 assert await c.is_server_live() is True
                 assert await c.is_server_live(headers=call_headers) is True
 
@@ -302,7 +334,9 @@ def test_headers_reach_the_server(recording, flavor):
 
 
 def test_headers_on_infer_and_stream_work_with_reference_server(server):
-    with oip.Client(server.url, timeout=DEADLINE, headers={"authorization": "Bearer abc"}) as c:
+    with oip.Client(
+        server.url, timeout=DEADLINE, headers={"authorization": "Bearer abc"}
+    ) as c:
         assert_simple(c.infer("simple", INPUTS, headers={"x-request": "1"}), A, B)
         with c.stream(timeout=DEADLINE, headers={"x-stream": "yes"}) as stream:
             stream.send("simple", INPUTS)
@@ -314,7 +348,9 @@ def test_headers_on_infer_and_stream_work_with_reference_server(server):
 def test_header_values_stay_out_of_errors():
     secret = "s3cr3t-token-value"
     url = closed_port_url()
-    with oip.Client(url, timeout=DEADLINE, headers={"authorization": f"Bearer {secret}"}) as c:
+    with oip.Client(
+        url, timeout=DEADLINE, headers={"authorization": f"Bearer {secret}"}
+    ) as c:
         with pytest.raises(oip.ServerUnavailableError) as caught:
             c.infer("simple", INPUTS, headers={"x-api-key": secret})
     assert secret not in str(caught.value)
@@ -327,14 +363,18 @@ def test_header_values_stay_out_of_errors():
 @pytest.mark.parametrize("flavor", list(CALLERS))
 @pytest.mark.parametrize("compression", ["gzip", "deflate", "GZIP", "none", None])
 def test_client_compression(server, flavor, compression):
-    result = CALLERS[flavor](server.url, "infer", timeout=DEADLINE, compression=compression)
+    result = CALLERS[flavor](
+        server.url, "infer", timeout=DEADLINE, compression=compression
+    )
     assert_simple(result, A, B)
 
 
 @pytest.mark.parametrize("compression", ["gzip", "deflate"])
 def test_per_call_compression(client, compression):
     big = np.arange(8 * 16, dtype=np.int32).reshape(8, 16)
-    result = client.infer("simple", {"INPUT0": big, "INPUT1": big}, compression=compression)
+    result = client.infer(
+        "simple", {"INPUT0": big, "INPUT1": big}, compression=compression
+    )
     assert_simple(result, big, big)
 
 
@@ -357,7 +397,9 @@ def test_unknown_compression_refused(client):
 
 
 def _service_config(settings: ChannelSettings) -> dict:
-    values = [value for key, value in settings.options() if key == "grpc.service_config"]
+    values = [
+        value for key, value in settings.options() if key == "grpc.service_config"
+    ]
     assert len(values) == 1
     return json.loads(values[0])
 
@@ -367,9 +409,17 @@ def test_default_retry_service_config_is_valid_json():
     (method_config,) = config["methodConfig"]
     names = {entry["method"] for entry in method_config["name"]}
     assert all(entry["service"] == SERVICE for entry in method_config["name"])
-    assert {"ServerLive", "ServerReady", "ModelReady", "ModelMetadata", "ModelConfig"} <= names
+    assert {
+        "ServerLive",
+        "ServerReady",
+        "ModelReady",
+        "ModelMetadata",
+        "ModelConfig",
+    } <= names
     assert "ModelInfer" not in names
-    assert "RepositoryModelLoad" not in names and "SystemSharedMemoryRegister" not in names
+    assert (
+        "RepositoryModelLoad" not in names and "SystemSharedMemoryRegister" not in names
+    )
     policy = method_config["retryPolicy"]
     assert policy == {
         "maxAttempts": 3,
@@ -382,10 +432,17 @@ def test_default_retry_service_config_is_valid_json():
 
 
 def test_custom_retry_service_config():
-    retry = oip.RetryPolicy(max_attempts=9, initial_backoff_s=0.5, max_backoff_s=4, backoff_multiplier=3,
-                            retryable_status_codes=(oip.StatusCode.UNAVAILABLE, oip.StatusCode.ABORTED),
-                            include_inference=True)
-    (method_config,) = _service_config(ChannelSettings("127.0.0.1:8001", retry=retry))["methodConfig"]
+    retry = oip.RetryPolicy(
+        max_attempts=9,
+        initial_backoff_s=0.5,
+        max_backoff_s=4,
+        backoff_multiplier=3,
+        retryable_status_codes=(oip.StatusCode.UNAVAILABLE, oip.StatusCode.ABORTED),
+        include_inference=True,
+    )
+    (method_config,) = _service_config(ChannelSettings("127.0.0.1:8001", retry=retry))[
+        "methodConfig"
+    ]
     assert "ModelInfer" in {entry["method"] for entry in method_config["name"]}
     policy = method_config["retryPolicy"]
     assert policy["maxAttempts"] == 5  # gRPC's ceiling
@@ -395,13 +452,22 @@ def test_custom_retry_service_config():
 
 @pytest.mark.parametrize(
     "seconds, text",
-    [(1e-5, "0.001s"), (1e-9, "0.001s"), (0.0015, "0.002s"), (0.25, "0.25s"), (3, "3s"), (0.1, "0.1s"),
-     (1.234, "1.234s")],
+    [
+        (1e-5, "0.001s"),
+        (1e-9, "0.001s"),
+        (0.0015, "0.002s"),
+        (0.25, "0.25s"),
+        (3, "3s"),
+        (0.1, "0.1s"),
+        (1.234, "1.234s"),
+    ],
     ids=["1e-5", "1e-9", "1.5ms-rounds-up", "quarter", "int", "tenth", "ms-precision"],
 )
 def test_backoff_durations_in_decimal(seconds, text):
     retry = oip.RetryPolicy(initial_backoff_s=seconds, max_backoff_s=seconds)
-    (method_config,) = _service_config(ChannelSettings("127.0.0.1:8001", retry=retry))["methodConfig"]
+    (method_config,) = _service_config(ChannelSettings("127.0.0.1:8001", retry=retry))[
+        "methodConfig"
+    ]
     assert method_config["retryPolicy"]["initialBackoff"] == text
     assert method_config["retryPolicy"]["maxBackoff"] == text
 
@@ -429,15 +495,32 @@ def test_no_retry_settings():
 
 @pytest.mark.parametrize(
     "retry",
-    [oip.RetryPolicy(), None, oip.RetryPolicy(max_attempts=5, include_inference=True),
-     oip.RetryPolicy(initial_backoff_s=0.25, max_backoff_s=0.5),
-     oip.RetryPolicy(initial_backoff_s=1e-5, max_backoff_s=1e-4), oip.RetryPolicy(max_attempts=1)],
-    ids=["default", "none", "with-inference", "custom-backoff", "tiny-backoff", "one-attempt"],
+    [
+        oip.RetryPolicy(),
+        None,
+        oip.RetryPolicy(max_attempts=5, include_inference=True),
+        oip.RetryPolicy(initial_backoff_s=0.25, max_backoff_s=0.5),
+        oip.RetryPolicy(initial_backoff_s=1e-5, max_backoff_s=1e-4),
+        oip.RetryPolicy(max_attempts=1),
+    ],
+    ids=[
+        "default",
+        "none",
+        "with-inference",
+        "custom-backoff",
+        "tiny-backoff",
+        "one-attempt",
+    ],
 )
 @pytest.mark.parametrize("flavor", list(CALLERS))
 def test_retry_settings_work(server, retry, flavor):
-    assert CALLERS[flavor](server.url, "is_server_live", timeout=DEADLINE, retry=retry) is True
-    assert_simple(CALLERS[flavor](server.url, "infer", timeout=DEADLINE, retry=retry), A, B)
+    assert (
+        CALLERS[flavor](server.url, "is_server_live", timeout=DEADLINE, retry=retry)
+        is True
+    )
+    assert_simple(
+        CALLERS[flavor](server.url, "infer", timeout=DEADLINE, retry=retry), A, B
+    )
 
 
 def test_default_retry_retries_health_calls():
@@ -449,7 +532,9 @@ def test_default_retry_retries_health_calls():
 
 def test_retries_give_up_after_max_attempts():
     with RecordingServer(fail_first=10) as flaky:
-        with oip.Client(flaky.url, timeout=DEADLINE, retry=oip.RetryPolicy(max_attempts=4)) as c:
+        with oip.Client(
+            flaky.url, timeout=DEADLINE, retry=oip.RetryPolicy(max_attempts=4)
+        ) as c:
             with pytest.raises(oip.ServerUnavailableError, match="try again"):
                 c.is_server_ready()
         assert flaky.attempts["ServerReady"] == 4
@@ -474,7 +559,9 @@ def test_inference_not_retried_by_default():
 
 def test_inference_retried_when_asked():
     with RecordingServer(fail_first=1) as flaky:
-        with oip.Client(flaky.url, timeout=DEADLINE, retry=oip.RetryPolicy(include_inference=True)) as c:
+        with oip.Client(
+            flaky.url, timeout=DEADLINE, retry=oip.RetryPolicy(include_inference=True)
+        ) as c:
             result = c.infer("simple", INPUTS)
         assert result.id == "echo" and len(result) == 0
         assert flaky.attempts["ModelInfer"] == 2
@@ -482,6 +569,7 @@ def test_inference_retried_when_asked():
 
 def test_async_client_retries_too():
     with RecordingServer(fail_first=1) as flaky:
+
         async def go():
             async with oip.AsyncClient(flaky.url, timeout=DEADLINE) as c:
                 return await c.is_server_live()
@@ -494,30 +582,55 @@ def test_async_client_retries_too():
 
 
 def test_keepalive_channel_args():
-    keepalive = oip.KeepAliveOptions(time_ms=10_000, timeout_ms=5_000, permit_without_calls=True,
-                                     max_pings_without_data=0)
+    keepalive = oip.KeepAliveOptions(
+        time_ms=10_000,
+        timeout_ms=5_000,
+        permit_without_calls=True,
+        max_pings_without_data=0,
+    )
     options = ChannelSettings("127.0.0.1:8001", keepalive=keepalive).options()
-    for pair in [("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000),
-                 ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]:
+    for pair in [
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]:
         assert pair in options
-    assert not any(key.startswith("grpc.keepalive") for key, _ in ChannelSettings("127.0.0.1:8001").options())
+    assert not any(
+        key.startswith("grpc.keepalive")
+        for key, _ in ChannelSettings("127.0.0.1:8001").options()
+    )
 
 
 @pytest.mark.parametrize("flavor", list(CALLERS))
 def test_keepalive_client_works(server, flavor):
-    keepalive = oip.KeepAliveOptions(time_ms=30_000, timeout_ms=10_000, permit_without_calls=True)
-    assert_simple(CALLERS[flavor](server.url, "infer", timeout=DEADLINE, keepalive=keepalive), A, B)
+    keepalive = oip.KeepAliveOptions(
+        time_ms=30_000, timeout_ms=10_000, permit_without_calls=True
+    )
+    assert_simple(
+        CALLERS[flavor](server.url, "infer", timeout=DEADLINE, keepalive=keepalive),
+        A,
+        B,
+    )
 
 
 def test_channel_args_come_last():
-    options = ChannelSettings("127.0.0.1:8001", channel_args=(("grpc.enable_retries", 0), ("grpc.x", "y"))).options()
+    options = ChannelSettings(
+        "127.0.0.1:8001", channel_args=(("grpc.enable_retries", 0), ("grpc.x", "y"))
+    ).options()
     assert options[-2:] == [("grpc.enable_retries", 0), ("grpc.x", "y")]
 
 
 @pytest.mark.parametrize(
     "url, loopback",
-    [("127.0.0.1:8001", True), ("localhost:8001", True), ("[::1]:8001", True), ("grpc://127.0.0.1:8001", True),
-     ("example.com:8001", False), ("10.1.2.3:8001", False)],
+    [
+        ("127.0.0.1:8001", True),
+        ("localhost:8001", True),
+        ("[::1]:8001", True),
+        ("grpc://127.0.0.1:8001", True),
+        ("example.com:8001", False),
+        ("10.1.2.3:8001", False),
+    ],
 )
 def test_proxy_disabled_for_loopback_only(url, loopback):
     options = ChannelSettings(url).options()
@@ -533,7 +646,9 @@ def test_url_schemes(server, scheme):
 @pytest.mark.parametrize("flavor", list(CALLERS))
 def test_receive_limit_exceeded(server, flavor):
     with pytest.raises(oip.OipError) as caught:
-        CALLERS[flavor](server.url, "infer", timeout=DEADLINE, max_receive_message_bytes=64)
+        CALLERS[flavor](
+            server.url, "infer", timeout=DEADLINE, max_receive_message_bytes=64
+        )
     assert caught.value.status is oip.StatusCode.RESOURCE_EXHAUSTED
     assert isinstance(caught.value, oip.ServerError)
 
@@ -541,7 +656,9 @@ def test_receive_limit_exceeded(server, flavor):
 @pytest.mark.parametrize("flavor", list(CALLERS))
 def test_send_limit_exceeded(server, flavor):
     with pytest.raises(oip.OipError) as caught:
-        CALLERS[flavor](server.url, "infer", timeout=DEADLINE, max_send_message_bytes=64)
+        CALLERS[flavor](
+            server.url, "infer", timeout=DEADLINE, max_send_message_bytes=64
+        )
     assert caught.value.status is oip.StatusCode.RESOURCE_EXHAUSTED
     assert caught.value.model == "simple"
 
@@ -571,7 +688,9 @@ def test_closed_async_client_raises(server):
 def test_single_attempt_policy_turns_retries_off():
     from oip._grpc import ChannelSettings
 
-    options = dict(ChannelSettings("127.0.0.1:1", retry=oip.RetryPolicy(max_attempts=1)).options())
+    options = dict(
+        ChannelSettings("127.0.0.1:1", retry=oip.RetryPolicy(max_attempts=1)).options()
+    )
 
     assert options["grpc.enable_retries"] == 0
     assert "grpc.service_config" not in options

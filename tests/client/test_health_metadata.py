@@ -8,8 +8,15 @@ import oip
 from oip.protocol import model_config_pb2 as mc
 from tests.client.helpers import api, client, dead_client, server  # noqa: F401
 
-MODELS = ["simple", "simple_int8", "simple_string", "simple_identity", "simple_sequence", "repeat_int32",
-          "identity_fp32"]
+MODELS = [
+    "simple",
+    "simple_int8",
+    "simple_string",
+    "simple_identity",
+    "simple_sequence",
+    "repeat_int32",
+    "identity_fp32",
+]
 
 T = oip.TensorMetadata
 METADATA = {
@@ -25,10 +32,20 @@ METADATA = {
         (T("INPUT0", "BYTES", (-1, 16)), T("INPUT1", "BYTES", (-1, 16))),
         (T("OUTPUT0", "BYTES", (-1, 16)), T("OUTPUT1", "BYTES", (-1, 16))),
     ),
-    "simple_identity": ((T("INPUT0", "BYTES", (-1, -1)),), (T("OUTPUT0", "BYTES", (-1, -1)),)),
-    "simple_sequence": ((T("INPUT", "INT32", (-1, 1)),), (T("OUTPUT", "INT32", (-1, 1)),)),
+    "simple_identity": (
+        (T("INPUT0", "BYTES", (-1, -1)),),
+        (T("OUTPUT0", "BYTES", (-1, -1)),),
+    ),
+    "simple_sequence": (
+        (T("INPUT", "INT32", (-1, 1)),),
+        (T("OUTPUT", "INT32", (-1, 1)),),
+    ),
     "repeat_int32": (
-        (T("IN", "INT32", (-1,)), T("DELAY", "UINT32", (-1,)), T("WAIT", "UINT32", (1,))),
+        (
+            T("IN", "INT32", (-1,)),
+            T("DELAY", "UINT32", (-1,)),
+            T("WAIT", "UINT32", (1,)),
+        ),
         (T("OUT", "INT32", (1,)), T("IDX", "UINT32", (1,))),
     ),
     "identity_fp32": ((T("INPUT0", "FP32", (-1,)),), (T("OUTPUT0", "FP32", (-1,)),)),
@@ -50,7 +67,12 @@ def test_known_model_ready(api, model):
 
 @pytest.mark.parametrize(
     "model, version, ready",
-    [("simple", "1", True), ("simple", "2", False), ("nope", "", False), ("nope", "1", False)],
+    [
+        ("simple", "1", True),
+        ("simple", "2", False),
+        ("nope", "", False),
+        ("nope", "1", False),
+    ],
     ids=["simple-v1", "simple-v2", "unknown", "unknown-v1"],
 )
 def test_model_ready_by_version(api, model, version, ready):
@@ -63,7 +85,14 @@ def test_server_metadata(api):
     assert metadata.name == "oip-reference"
     assert metadata.version == "0.1.0"
     assert isinstance(metadata.extensions, tuple)
-    for extension in ("model_repository", "statistics", "system_shared_memory", "sequence", "logging", "trace"):
+    for extension in (
+        "model_repository",
+        "statistics",
+        "system_shared_memory",
+        "sequence",
+        "logging",
+        "trace",
+    ):
         assert extension in metadata.extensions
 
 
@@ -75,7 +104,9 @@ def test_model_metadata(api, model):
     assert metadata.versions == ("1",)
     assert metadata.platform == "oip_reference"
     assert (metadata.inputs, metadata.outputs) == METADATA[model]
-    assert all(isinstance(t, oip.TensorMetadata) for t in metadata.inputs + metadata.outputs)
+    assert all(
+        isinstance(t, oip.TensorMetadata) for t in metadata.inputs + metadata.outputs
+    )
 
 
 def test_model_metadata_at_version(api):
@@ -113,7 +144,9 @@ def test_model_config_tensor_types(api):
 
 @pytest.mark.parametrize("method", ["get_model_metadata", "get_model_config"])
 @pytest.mark.parametrize(
-    "model, version", [("nope", ""), ("simple", "2")], ids=["unknown-model", "unknown-version"]
+    "model, version",
+    [("nope", ""), ("simple", "2")],
+    ids=["unknown-model", "unknown-version"],
 )
 def test_unknown_model_not_found(api, method, model, version):
     with pytest.raises(oip.ModelNotFoundError) as caught:
@@ -125,7 +158,9 @@ def test_unknown_model_not_found(api, method, model, version):
     assert isinstance(error.__cause__, Exception)
 
 
-@pytest.mark.parametrize("method", ["is_model_ready", "get_model_metadata", "get_model_config"])
+@pytest.mark.parametrize(
+    "method", ["is_model_ready", "get_model_metadata", "get_model_config"]
+)
 def test_empty_model_name_refused_before_sending(dead_client, method):
     with pytest.raises(oip.InvalidInputError, match="model name is empty"):
         getattr(dead_client, method)("")

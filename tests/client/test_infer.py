@@ -57,8 +57,12 @@ def test_int8_wraps(client):
     result = client.infer("simple_int8", {"INPUT0": a, "INPUT1": b})
 
     assert result["OUTPUT0"].dtype == np.int8
-    assert result["OUTPUT0"].tolist() == [[_wrap8(x + y) for x, y in zip(a_values, b_values)]]
-    assert result["OUTPUT1"].tolist() == [[_wrap8(x - y) for x, y in zip(a_values, b_values)]]
+    assert result["OUTPUT0"].tolist() == [
+        [_wrap8(x + y) for x, y in zip(a_values, b_values)]
+    ]
+    assert result["OUTPUT1"].tolist() == [
+        [_wrap8(x - y) for x, y in zip(a_values, b_values)]
+    ]
     assert result["OUTPUT0"][0, 0] == -128  # 127 + 1 wrapped
 
 
@@ -70,14 +74,20 @@ STRING_B = [str(i * 10**12 - 3) for i in range(16)]
     "make",
     [
         lambda items: np.array([items]),  # numpy str_ ("U") array
-        lambda items: objects([s.encode() for s in items], (1, 16)),  # object array of bytes
+        lambda items: objects(
+            [s.encode() for s in items], (1, 16)
+        ),  # object array of bytes
         lambda items: objects(list(items), (1, 16)),  # object array of str
-        lambda items: np.array([[s.encode() for s in items]], dtype=np.bytes_),  # "S" array
+        lambda items: np.array(
+            [[s.encode() for s in items]], dtype=np.bytes_
+        ),  # "S" array
     ],
     ids=["numpy-str", "object-bytes", "object-str", "numpy-bytes"],
 )
 def test_bytes_simple_string(client, make):
-    result = client.infer("simple_string", {"INPUT0": make(STRING_A), "INPUT1": make(STRING_B)})
+    result = client.infer(
+        "simple_string", {"INPUT0": make(STRING_A), "INPUT1": make(STRING_B)}
+    )
     sums = [str(int(x) + int(y)).encode() for x, y in zip(STRING_A, STRING_B)]
     diffs = [str(int(x) - int(y)).encode() for x, y in zip(STRING_A, STRING_B)]
     assert result["OUTPUT0"].shape == (1, 16)
@@ -102,7 +112,9 @@ def _as_bytes(item):
     return item.encode("utf-8") if isinstance(item, str) else item
 
 
-@pytest.mark.parametrize("items", list(IDENTITY_CASES.values()), ids=list(IDENTITY_CASES))
+@pytest.mark.parametrize(
+    "items", list(IDENTITY_CASES.values()), ids=list(IDENTITY_CASES)
+)
 def test_bytes_identity(client, items):
     array = objects(items, (1, 3))
     result = client.infer("simple_identity", {"INPUT0": array})
@@ -112,7 +124,9 @@ def test_bytes_identity(client, items):
     assert all(type(item) is bytes for item in out.reshape(-1))
 
 
-@pytest.mark.parametrize("items", list(IDENTITY_CASES.values()), ids=list(IDENTITY_CASES))
+@pytest.mark.parametrize(
+    "items", list(IDENTITY_CASES.values()), ids=list(IDENTITY_CASES)
+)
 def test_bytes_identity_from_list_with_datatype(client, items):
     tensor = oip.InferInput("INPUT0", [items], datatype="BYTES")
     assert tensor.shape == (1, 3)
@@ -144,9 +158,12 @@ def test_large_message_over_grpc_default_limit(client):
 def test_mapping_and_list_inputs_agree(client):
     a, b = simple_inputs(2)
     by_mapping = client.infer("simple", {"INPUT0": a, "INPUT1": b})
-    by_list = client.infer("simple", [oip.InferInput("INPUT1", b), oip.InferInput("INPUT0", a)])
+    by_list = client.infer(
+        "simple", [oip.InferInput("INPUT1", b), oip.InferInput("INPUT0", a)]
+    )
     by_mapping_of_inputs = client.infer(
-        "simple", {"INPUT0": oip.InferInput("INPUT0", a), "INPUT1": oip.InferInput("INPUT1", b)}
+        "simple",
+        {"INPUT0": oip.InferInput("INPUT0", a), "INPUT1": oip.InferInput("INPUT1", b)},
     )
     for result in (by_mapping, by_list, by_mapping_of_inputs):
         assert_simple(result, a, b)
@@ -156,8 +173,11 @@ def test_input_from_python_list_with_datatype(client):
     a = [list(range(16))]
     b = [[2] * 16]
     result = client.infer(
-        "simple", [oip.InferInput("INPUT0", a, datatype="INT32"),
-                   oip.InferInput("INPUT1", b, datatype=oip.DataType.INT32)]
+        "simple",
+        [
+            oip.InferInput("INPUT0", a, datatype="INT32"),
+            oip.InferInput("INPUT1", b, datatype=oip.DataType.INT32),
+        ],
     )
     assert result["OUTPUT0"].tolist() == [[i + 2 for i in range(16)]]
 
@@ -198,7 +218,9 @@ def test_requested_outputs(client, outputs, expected):
             result["OUTPUT0"]
 
 
-@pytest.mark.parametrize("request_id", ["abc", "req-ü-1", "x" * 200], ids=["plain", "unicode", "long"])
+@pytest.mark.parametrize(
+    "request_id", ["abc", "req-ü-1", "x" * 200], ids=["plain", "unicode", "long"]
+)
 def test_request_id_echoed(client, request_id):
     a, b = simple_inputs()
     result = client.infer("simple", {"INPUT0": a, "INPUT1": b}, request_id=request_id)
@@ -240,14 +262,21 @@ def test_result_is_a_mapping(client):
         result["nope"]
     tensor = result.outputs["OUTPUT1"]
     assert isinstance(tensor, oip.OutputTensor)
-    assert (tensor.name, tensor.datatype, tensor.shape, tensor.in_shared_memory) == ("OUTPUT1", "INT32", (1, 16), False)
+    assert (tensor.name, tensor.datatype, tensor.shape, tensor.in_shared_memory) == (
+        "OUTPUT1",
+        "INT32",
+        (1, 16),
+        False,
+    )
     assert result.error is None
     assert result.is_final is True
     result.raise_for_error()
     assert "simple" in repr(result) and "OUTPUT0" in repr(result)
 
 
-@pytest.mark.parametrize("version", ["1", "", "01"], ids=["one", "latest", "leading-zero"])
+@pytest.mark.parametrize(
+    "version", ["1", "", "01"], ids=["one", "latest", "leading-zero"]
+)
 def test_version_ok(client, version):
     a, b = simple_inputs()
     result = client.infer("simple", {"INPUT0": a, "INPUT1": b}, version=version)
@@ -274,9 +303,17 @@ def test_unknown_model_not_found(client):
 def test_custom_parameters_accepted(client):
     a, b = simple_inputs()
     result = client.infer(
-        "simple", {"INPUT0": a, "INPUT1": b},
-        parameters={"flag": True, "count": 3, "ratio": 0.5, "name": "x", "huge": 2**63 + 1},
-        priority=1, server_timeout_us=5_000_000,
+        "simple",
+        {"INPUT0": a, "INPUT1": b},
+        parameters={
+            "flag": True,
+            "count": 3,
+            "ratio": 0.5,
+            "name": "x",
+            "huge": 2**63 + 1,
+        },
+        priority=1,
+        server_timeout_us=5_000_000,
     )
     assert_simple(result, a, b)
 
@@ -284,7 +321,8 @@ def test_custom_parameters_accepted(client):
 def test_async_client_infer(server):
     a, b = simple_inputs(2)
     result = BlockingAsyncClient(server.url, timeout=DEADLINE).infer(
-        "simple", {"INPUT0": a, "INPUT1": b}, request_id="aio")
+        "simple", {"INPUT0": a, "INPUT1": b}, request_id="aio"
+    )
     assert_simple(result, a, b)
     assert result.id == "aio"
 
@@ -302,29 +340,69 @@ def _dup_inputs():
 CLIENT_ERRORS = {
     "duplicate-input": (dict(inputs=_dup_inputs), "'INPUT0'"),
     "duplicate-output-names": (dict(outputs=["OUTPUT0", "OUTPUT0"]), "'OUTPUT0'"),
-    "duplicate-output-mixed": (dict(outputs=["OUTPUT1", oip.RequestedOutput("OUTPUT1")]), "'OUTPUT1'"),
+    "duplicate-output-mixed": (
+        dict(outputs=["OUTPUT1", oip.RequestedOutput("OUTPUT1")]),
+        "'OUTPUT1'",
+    ),
     "reserved-sequence_id": (dict(parameters={"sequence_id": 5}), "'sequence_id'"),
     "reserved-priority": (dict(parameters={"priority": 1}), "'priority'"),
     "reserved-triton-prefix": (dict(parameters={"triton_x": 1}), "'triton_x'"),
-    "reserved-shm-region": (dict(parameters={"shared_memory_region": "r"}), "'shared_memory_region'"),
+    "reserved-shm-region": (
+        dict(parameters={"shared_memory_region": "r"}),
+        "'shared_memory_region'",
+    ),
     "reserved-in-input": (
-        dict(inputs=lambda: [oip.InferInput("INPUT0", A, parameters={"binary_data_size": 1}),
-                             oip.InferInput("INPUT1", B)]), "'binary_data_size'"),
+        dict(
+            inputs=lambda: [
+                oip.InferInput("INPUT0", A, parameters={"binary_data_size": 1}),
+                oip.InferInput("INPUT1", B),
+            ]
+        ),
+        "'binary_data_size'",
+    ),
     "reserved-in-output": (
-        dict(outputs=[oip.RequestedOutput("OUTPUT0", parameters={"classification": 2})]), "'classification'"),
+        dict(
+            outputs=[oip.RequestedOutput("OUTPUT0", parameters={"classification": 2})]
+        ),
+        "'classification'",
+    ),
     "bad-parameter-type": (dict(parameters={"custom": [1, 2]}), "'custom'"),
     "parameter-above-uint64": (dict(parameters={"big": 2**64}), "'big'"),
     "parameter-below-int64": (dict(parameters={"small": -(2**63) - 1}), "'small'"),
     "input-parameter-above-uint64": (
-        dict(inputs=lambda: [oip.InferInput("INPUT0", A, parameters={"huge": 2**70}), oip.InferInput("INPUT1", B)]),
-        "'huge'"),
-    "bytes-element-int": (dict(inputs=lambda: {"INPUT0": objects([b"a", 3]), "INPUT1": B}), "'INPUT0'"),
-    "bytes-element-none": (dict(inputs=lambda: {"INPUT0": objects(["a", None]), "INPUT1": B}), "'INPUT0'"),
-    "no-data": (dict(inputs=lambda: [oip.InferInput("INPUT0", shape=[1, 16], datatype="INT32"),
-                                     oip.InferInput("INPUT1", B)]), "'INPUT0'"),
-    "not-an-input": (dict(inputs=lambda: [oip.InferInput("INPUT0", A), B]), "InferInput"),
+        dict(
+            inputs=lambda: [
+                oip.InferInput("INPUT0", A, parameters={"huge": 2**70}),
+                oip.InferInput("INPUT1", B),
+            ]
+        ),
+        "'huge'",
+    ),
+    "bytes-element-int": (
+        dict(inputs=lambda: {"INPUT0": objects([b"a", 3]), "INPUT1": B}),
+        "'INPUT0'",
+    ),
+    "bytes-element-none": (
+        dict(inputs=lambda: {"INPUT0": objects(["a", None]), "INPUT1": B}),
+        "'INPUT0'",
+    ),
+    "no-data": (
+        dict(
+            inputs=lambda: [
+                oip.InferInput("INPUT0", shape=[1, 16], datatype="INT32"),
+                oip.InferInput("INPUT1", B),
+            ]
+        ),
+        "'INPUT0'",
+    ),
+    "not-an-input": (
+        dict(inputs=lambda: [oip.InferInput("INPUT0", A), B]),
+        "InferInput",
+    ),
     "numpy-dtype-without-datatype": (
-        dict(inputs=lambda: {"INPUT0": A.astype(np.complex64), "INPUT1": B}), "input 'INPUT0': numpy dtype complex64"),
+        dict(inputs=lambda: {"INPUT0": A.astype(np.complex64), "INPUT1": B}),
+        "input 'INPUT0': numpy dtype complex64",
+    ),
     "empty-model-name": (dict(model=""), "model name"),
     "sequence-start-without-id": (dict(sequence_start=True), "sequence_id"),
     "sequence-end-without-id": (dict(sequence_end=True), "sequence_id"),
@@ -359,32 +437,73 @@ def test_refused_before_sending_async():
 
 INPUT_ERRORS = {
     "declared-shape-mismatch": (
-        lambda: oip.InferInput("INPUT0", A, shape=[1, 8]), ["'INPUT0'", "[1, 16]", "[1, 8]"]),
+        lambda: oip.InferInput("INPUT0", A, shape=[1, 8]),
+        ["'INPUT0'", "[1, 16]", "[1, 8]"],
+    ),
     "float64-as-int32": (
-        lambda: oip.InferInput("INPUT0", A.astype(np.float64), datatype="INT32"), ["'INPUT0'", "float64", "INT32"]),
+        lambda: oip.InferInput("INPUT0", A.astype(np.float64), datatype="INT32"),
+        ["'INPUT0'", "float64", "INT32"],
+    ),
     "int64-as-int32": (
-        lambda: oip.InferInput("INPUT0", A.astype(np.int64), datatype="INT32"), ["'INPUT0'", "int64"]),
+        lambda: oip.InferInput("INPUT0", A.astype(np.int64), datatype="INT32"),
+        ["'INPUT0'", "int64"],
+    ),
     "float32-as-fp16": (
-        lambda: oip.InferInput("INPUT0", np.ones(3, np.float32), datatype="FP16"), ["'INPUT0'", "FP16"]),
+        lambda: oip.InferInput("INPUT0", np.ones(3, np.float32), datatype="FP16"),
+        ["'INPUT0'", "FP16"],
+    ),
     "int-as-bf16": (
-        lambda: oip.InferInput("INPUT0", np.ones(3, np.int32), datatype="BF16"), ["'INPUT0'", "BF16"]),
+        lambda: oip.InferInput("INPUT0", np.ones(3, np.int32), datatype="BF16"),
+        ["'INPUT0'", "BF16"],
+    ),
     "shm-byte-size-mismatch": (
-        lambda: oip.InferInput("INPUT0", shape=[1, 16], datatype="INT32").set_shared_memory("region0", 60),
-        ["'INPUT0'", "64", "60", "'region0'"]),
+        lambda: oip.InferInput(
+            "INPUT0", shape=[1, 16], datatype="INT32"
+        ).set_shared_memory("region0", 60),
+        ["'INPUT0'", "64", "60", "'region0'"],
+    ),
     "shm-without-shape": (
-        lambda: oip.InferInput("INPUT0", datatype="INT32").set_shared_memory("region0", 64), ["'INPUT0'", "shape"]),
+        lambda: oip.InferInput("INPUT0", datatype="INT32").set_shared_memory(
+            "region0", 64
+        ),
+        ["'INPUT0'", "shape"],
+    ),
     "shm-empty-region": (
-        lambda: oip.InferInput("INPUT0", shape=[1], datatype="INT32").set_shared_memory("", 4), ["region"]),
+        lambda: oip.InferInput("INPUT0", shape=[1], datatype="INT32").set_shared_memory(
+            "", 4
+        ),
+        ["region"],
+    ),
     "bytes-element-float": (
-        lambda: oip.InferInput("INPUT0", [1.5, 2.5], datatype="BYTES"), ["'INPUT0'", "float"]),
-    "unknown-datatype": (lambda: oip.InferInput("INPUT0", A, datatype="INT33"), ["'INPUT0'", "INT33"]),
-    "negative-dimension": (lambda: oip.InferInput("INPUT0", shape=[1, -1], datatype="INT32"), ["'INPUT0'", "-1"]),
+        lambda: oip.InferInput("INPUT0", [1.5, 2.5], datatype="BYTES"),
+        ["'INPUT0'", "float"],
+    ),
+    "unknown-datatype": (
+        lambda: oip.InferInput("INPUT0", A, datatype="INT33"),
+        ["'INPUT0'", "INT33"],
+    ),
+    "negative-dimension": (
+        lambda: oip.InferInput("INPUT0", shape=[1, -1], datatype="INT32"),
+        ["'INPUT0'", "-1"],
+    ),
     "empty-name": (lambda: oip.InferInput("", A), ["name"]),
-    "ragged-list": (lambda: oip.InferInput("INPUT0", [[1, 2], [3]], datatype="INT32"), ["'INPUT0'"]),
-    "int8-overflow": (lambda: oip.InferInput("INPUT0", [[300]], datatype="INT8"), ["'INPUT0'", "300"]),
-    "uint64-negative": (lambda: oip.InferInput("INPUT0", [-1], datatype="UINT64"), ["'INPUT0'", "-1"]),
+    "ragged-list": (
+        lambda: oip.InferInput("INPUT0", [[1, 2], [3]], datatype="INT32"),
+        ["'INPUT0'"],
+    ),
+    "int8-overflow": (
+        lambda: oip.InferInput("INPUT0", [[300]], datatype="INT8"),
+        ["'INPUT0'", "300"],
+    ),
+    "uint64-negative": (
+        lambda: oip.InferInput("INPUT0", [-1], datatype="UINT64"),
+        ["'INPUT0'", "-1"],
+    ),
     "output-empty-name": (lambda: oip.RequestedOutput(""), ["name"]),
-    "output-negative-class-count": (lambda: oip.RequestedOutput("OUTPUT0", class_count=-1), ["'OUTPUT0'"]),
+    "output-negative-class-count": (
+        lambda: oip.RequestedOutput("OUTPUT0", class_count=-1),
+        ["'OUTPUT0'"],
+    ),
 }
 
 
@@ -413,11 +532,31 @@ def test_missing_input_names_it(client):
 
 
 SERVER_ERRORS = {
-    "wrong-shape": (lambda: {"INPUT0": A[:, :8], "INPUT1": B[:, :8]}, None, ["'INPUT0'", "[1,8]"]),
-    "wrong-rank": (lambda: {"INPUT0": A.reshape(16), "INPUT1": B.reshape(16)}, None, ["'INPUT0'", "rank"]),
-    "batch-too-big": (lambda: dict(zip(("INPUT0", "INPUT1"), simple_inputs(9))), None, ["batch size 9"]),
-    "wrong-datatype": (lambda: {"INPUT0": A.astype(np.float32), "INPUT1": B}, None, ["'INPUT0'", "FP32", "INT32"]),
-    "unexpected-input": (lambda: {"INPUT0": A, "INPUT1": B, "INPUT2": A}, None, ["'INPUT2'"]),
+    "wrong-shape": (
+        lambda: {"INPUT0": A[:, :8], "INPUT1": B[:, :8]},
+        None,
+        ["'INPUT0'", "[1,8]"],
+    ),
+    "wrong-rank": (
+        lambda: {"INPUT0": A.reshape(16), "INPUT1": B.reshape(16)},
+        None,
+        ["'INPUT0'", "rank"],
+    ),
+    "batch-too-big": (
+        lambda: dict(zip(("INPUT0", "INPUT1"), simple_inputs(9))),
+        None,
+        ["batch size 9"],
+    ),
+    "wrong-datatype": (
+        lambda: {"INPUT0": A.astype(np.float32), "INPUT1": B},
+        None,
+        ["'INPUT0'", "FP32", "INT32"],
+    ),
+    "unexpected-input": (
+        lambda: {"INPUT0": A, "INPUT1": B, "INPUT2": A},
+        None,
+        ["'INPUT2'"],
+    ),
     "unknown-output": (lambda: {"INPUT0": A, "INPUT1": B}, ["OUTPUT9"], ["'OUTPUT9'"]),
 }
 
@@ -441,8 +580,11 @@ def _top_classes(row, count):
 @pytest.mark.parametrize("count", [1, 3, 16], ids=["top1", "top3", "all"])
 def test_classification_output(client, count):
     a, b = simple_inputs(2)
-    result = client.infer("simple", {"INPUT0": a, "INPUT1": b},
-                          [oip.RequestedOutput("OUTPUT0", class_count=count), "OUTPUT1"])
+    result = client.infer(
+        "simple",
+        {"INPUT0": a, "INPUT1": b},
+        [oip.RequestedOutput("OUTPUT0", class_count=count), "OUTPUT1"],
+    )
     assert result.outputs["OUTPUT0"].datatype == "BYTES"
     sums = (a + b).tolist()
     assert result["OUTPUT0"].tolist() == [_top_classes(row, count) for row in sums]
@@ -494,7 +636,9 @@ def test_bytes_encoding(items, expected):
 
 def test_bytes_encoding_mixed_str_bytes_matches_manual():
     items = ["ab", b"\x00c", "ü", b""]
-    expected = b"".join(struct.pack("<I", len(_as_bytes(i))) + _as_bytes(i) for i in items)
+    expected = b"".join(
+        struct.pack("<I", len(_as_bytes(i))) + _as_bytes(i) for i in items
+    )
     assert _raw(oip.InferInput("X", objects(items, (2, 2)))) == expected
     assert _raw(oip.InferInput("X", items, datatype="BYTES")) == expected
 
@@ -527,15 +671,33 @@ def _bf16_bits(values_u32):
         (0x7F800001, 0x7FC0),  # signalling NaN stays NaN
         (0x00000001, 0x0000),  # smallest subnormal rounds to 0
     ],
-    ids=["one", "minus-one", "pi", "tie-even", "tie-odd", "above-tie", "below-tie", "zero",
-         "minus-zero", "inf", "minus-inf", "max-to-inf", "nan", "snan", "subnormal"],
+    ids=[
+        "one",
+        "minus-one",
+        "pi",
+        "tie-even",
+        "tie-odd",
+        "above-tie",
+        "below-tie",
+        "zero",
+        "minus-zero",
+        "inf",
+        "minus-inf",
+        "max-to-inf",
+        "nan",
+        "snan",
+        "subnormal",
+    ],
 )
 def test_bf16_from_float32_rounds_to_nearest_even(f32_bits, bf16):
     assert _bf16_bits([f32_bits]) == [bf16]
 
 
 def test_bf16_from_float64_and_raw_bits():
-    assert _raw(oip.InferInput("X", np.array([1.0, -2.0], np.float64), datatype="BF16")) == b"\x80\x3f\x00\xc0"
+    assert (
+        _raw(oip.InferInput("X", np.array([1.0, -2.0], np.float64), datatype="BF16"))
+        == b"\x80\x3f\x00\xc0"
+    )
     bits = np.array([0x3F80, 0x1234], dtype=np.uint16)
     assert _raw(oip.InferInput("X", bits, datatype="BF16")) == b"\x80\x3f\x34\x12"
 
@@ -550,23 +712,57 @@ def test_bf16_keeps_shape():
 @pytest.mark.parametrize(
     "data, datatype, expected",
     [
-        (np.array([1.0, -2.0, 65504.0, 0.5], np.float16), oip.DataType.FP16,
-         struct.pack("<4H", 0x3C00, 0xC000, 0x7BFF, 0x3800)),
+        (
+            np.array([1.0, -2.0, 65504.0, 0.5], np.float16),
+            oip.DataType.FP16,
+            struct.pack("<4H", 0x3C00, 0xC000, 0x7BFF, 0x3800),
+        ),
         (np.array([True, False, True]), oip.DataType.BOOL, b"\x01\x00\x01"),
-        (np.array([2**64 - 1, 2**63, 0, 1], np.uint64), oip.DataType.UINT64,
-         struct.pack("<4Q", 2**64 - 1, 2**63, 0, 1)),
-        (np.array([-(2**63), 2**63 - 1], np.int64), oip.DataType.INT64, struct.pack("<2q", -(2**63), 2**63 - 1)),
+        (
+            np.array([2**64 - 1, 2**63, 0, 1], np.uint64),
+            oip.DataType.UINT64,
+            struct.pack("<4Q", 2**64 - 1, 2**63, 0, 1),
+        ),
+        (
+            np.array([-(2**63), 2**63 - 1], np.int64),
+            oip.DataType.INT64,
+            struct.pack("<2q", -(2**63), 2**63 - 1),
+        ),
         (np.array([1, 2], ">i4"), oip.DataType.INT32, struct.pack("<2i", 1, 2)),
-        (np.array([65535, 1], np.uint16), oip.DataType.UINT16, struct.pack("<2H", 65535, 1)),
-        (np.array([1.5, -0.25], np.float32), oip.DataType.FP32, struct.pack("<2f", 1.5, -0.25)),
+        (
+            np.array([65535, 1], np.uint16),
+            oip.DataType.UINT16,
+            struct.pack("<2H", 65535, 1),
+        ),
+        (
+            np.array([1.5, -0.25], np.float32),
+            oip.DataType.FP32,
+            struct.pack("<2f", 1.5, -0.25),
+        ),
         (np.array([1e300], np.float64), oip.DataType.FP64, struct.pack("<d", 1e300)),
         (np.array([-128, 127], np.int8), oip.DataType.INT8, b"\x80\x7f"),
         (np.array([255, 0], np.uint8), oip.DataType.UINT8, b"\xff\x00"),
         (np.array([-1], np.int16), oip.DataType.INT16, b"\xff\xff"),
-        (np.array([4000000000], np.uint32), oip.DataType.UINT32, struct.pack("<I", 4000000000)),
+        (
+            np.array([4000000000], np.uint32),
+            oip.DataType.UINT32,
+            struct.pack("<I", 4000000000),
+        ),
     ],
-    ids=["fp16", "bool", "uint64-large", "int64-extremes", "int32-big-endian", "uint16", "fp32", "fp64",
-         "int8", "uint8", "int16", "uint32"],
+    ids=[
+        "fp16",
+        "bool",
+        "uint64-large",
+        "int64-extremes",
+        "int32-big-endian",
+        "uint16",
+        "fp32",
+        "fp64",
+        "int8",
+        "uint8",
+        "int16",
+        "uint32",
+    ],
 )
 def test_fixed_size_encoding(data, datatype, expected):
     tensor = oip.InferInput("X", data)
@@ -590,7 +786,12 @@ def _response(datatype, shape, name="Y"):
 @pytest.mark.parametrize(
     "datatype, shape, raw, expected",
     [
-        ("BF16", [3], struct.pack("<3H", 0x3F80, 0xC040, 0x7F80), [1.0, -3.0, math.inf]),
+        (
+            "BF16",
+            [3],
+            struct.pack("<3H", 0x3F80, 0xC040, 0x7F80),
+            [1.0, -3.0, math.inf],
+        ),
         ("FP16", [2], struct.pack("<2H", 0x3C00, 0xC000), [1.0, -2.0]),
         ("BOOL", [3], b"\x00\x01\x01", [False, True, True]),
         ("UINT64", [1], struct.pack("<Q", 2**64 - 1), [2**64 - 1]),
@@ -632,10 +833,12 @@ def test_decoding_malformed_outputs(datatype, shape, raw, message):
 
 @pytest.mark.parametrize(
     "data, datatype, expected",
-    [([1, 2, 3], "INT32", np.array([1, 2, 3], np.int32)),
-     ([1, 2], "FP32", np.array([1.0, 2.0], np.float32)),
-     ([True, False], "BOOL", np.array([True, False])),
-     ([0.5, float("nan")], "FP16", np.array([0.5, np.nan], np.float16))],
+    [
+        ([1, 2, 3], "INT32", np.array([1, 2, 3], np.int32)),
+        ([1, 2], "FP32", np.array([1.0, 2.0], np.float32)),
+        ([True, False], "BOOL", np.array([True, False])),
+        ([0.5, float("nan")], "FP16", np.array([0.5, np.nan], np.float16)),
+    ],
     ids=["int-to-INT32", "int-to-FP32", "bool", "nan-kept"],
 )
 def test_python_lists_convert_when_exact(data, datatype, expected):
@@ -647,10 +850,12 @@ def test_python_lists_convert_when_exact(data, datatype, expected):
 
 @pytest.mark.parametrize(
     "data, datatype, fragment",
-    [([1.5, 2.0], "INT32", "element 0 (1.5)"),
-     ([1, 70000], "INT16", "element 1 (70000)"),
-     ([1e10], "FP16", "element 0"),
-     (["a"], "INT32", "'X'")],
+    [
+        ([1.5, 2.0], "INT32", "element 0 (1.5)"),
+        ([1, 70000], "INT16", "element 1 (70000)"),
+        ([1e10], "FP16", "element 0"),
+        (["a"], "INT32", "'X'"),
+    ],
     ids=["float-to-int", "int16-overflow", "fp16-overflow", "text-to-int"],
 )
 def test_python_lists_refused_when_values_change(data, datatype, fragment):
@@ -661,7 +866,9 @@ def test_python_lists_refused_when_values_change(data, datatype, fragment):
 
 
 def test_large_fp32_round_trip_is_exact(client):
-    tensor = np.random.default_rng(7).standard_normal(4 * 1024 * 1024).astype(np.float32)
+    tensor = (
+        np.random.default_rng(7).standard_normal(4 * 1024 * 1024).astype(np.float32)
+    )
 
     result = client.infer("identity_fp32", {"INPUT0": tensor})
 

@@ -95,7 +95,10 @@ def test_py_typed_next_to_package():
 def test_protocol_modules_importable():
     from oip.protocol import grpc_service_pb2, model_config_pb2
 
-    assert grpc_service_pb2.ModelInferRequest.DESCRIPTOR.full_name == "inference.ModelInferRequest"
+    assert (
+        grpc_service_pb2.ModelInferRequest.DESCRIPTOR.full_name
+        == "inference.ModelInferRequest"
+    )
     assert model_config_pb2.ModelConfig.DESCRIPTOR.full_name == "inference.ModelConfig"
 
 
@@ -114,7 +117,9 @@ def test_error_default_status_and_base(name, status):
 @pytest.mark.parametrize("name", [name for name, _ in ERRORS])
 def test_error_pickles_with_its_fields(name):
     cls = getattr(oip, name)
-    error = cls("no luck", status=oip.StatusCode.ABORTED, model="simple", request_id="req-7")
+    error = cls(
+        "no luck", status=oip.StatusCode.ABORTED, model="simple", request_id="req-7"
+    )
 
     copy = pickle.loads(pickle.dumps(error))
 
@@ -123,7 +128,9 @@ def test_error_pickles_with_its_fields(name):
     assert copy.status is oip.StatusCode.ABORTED
     assert copy.model == "simple"
     assert copy.request_id == "req-7"
-    assert str(copy) == str(error) == "[ABORTED] no luck (model 'simple', request 'req-7')"
+    assert (
+        str(copy) == str(error) == "[ABORTED] no luck (model 'simple', request 'req-7')"
+    )
     assert copy.args == error.args
 
 
@@ -134,7 +141,11 @@ def test_error_pickles_with_its_fields(name):
         ("ServerUnavailableError", ConnectionError),
         ("DeadlineExceededError", TimeoutError),
     ],
-    ids=["invalid-is-ValueError", "unavailable-is-ConnectionError", "deadline-is-TimeoutError"],
+    ids=[
+        "invalid-is-ValueError",
+        "unavailable-is-ConnectionError",
+        "deadline-is-TimeoutError",
+    ],
 )
 def test_error_is_also_builtin(name, builtin):
     error = getattr(oip, name)("x")
@@ -146,8 +157,15 @@ def test_error_is_also_builtin(name, builtin):
 
 @pytest.mark.parametrize(
     "name",
-    ["NotFoundError", "ModelNotFoundError", "ModelUnavailableError", "CancelledError", "NotSupportedError",
-     "AlreadyExistsError", "ServerError"],
+    [
+        "NotFoundError",
+        "ModelNotFoundError",
+        "ModelUnavailableError",
+        "CancelledError",
+        "NotSupportedError",
+        "AlreadyExistsError",
+        "ServerError",
+    ],
 )
 def test_other_errors_are_not_builtin_kinds(name):
     error = getattr(oip, name)("x")
@@ -164,14 +182,28 @@ def test_oip_cancelled_error_is_not_asyncio_cancellation():
 def test_status_code_covers_grpc_codes():
     import grpc
 
-    assert {code.name for code in grpc.StatusCode} == {code.name for code in oip.StatusCode}
+    assert {code.name for code in grpc.StatusCode} == {
+        code.name for code in oip.StatusCode
+    }
     assert all(code.value == code.name for code in oip.StatusCode)
 
 
 def test_datatype_names():
     assert [d.value for d in oip.DataType] == [
-        "BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
-        "FP16", "BF16", "FP32", "FP64", "BYTES",
+        "BOOL",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "FP16",
+        "BF16",
+        "FP32",
+        "FP64",
+        "BYTES",
     ]
     assert oip.DataType("INT32") == "INT32"
 

@@ -20,7 +20,15 @@ from tests.client.helpers import (  # noqa: F401
     simple_inputs,
 )
 
-ALL_MODELS = ["identity_fp32", "repeat_int32", "simple", "simple_identity", "simple_int8", "simple_sequence", "simple_string"]
+ALL_MODELS = [
+    "identity_fp32",
+    "repeat_int32",
+    "simple",
+    "simple_identity",
+    "simple_int8",
+    "simple_sequence",
+    "simple_string",
+]
 STARTUP = ["simple", "simple_string", "simple_identity"]
 
 
@@ -69,7 +77,12 @@ def test_index_ready_only(client):
 def test_model_not_loaded_at_start(client):
     assert client.is_model_ready("simple_sequence") is False
     with pytest.raises(oip.ModelUnavailableError) as caught:
-        client.infer("simple_sequence", {"INPUT": np.array([[1]], np.int32)}, sequence_id=1, sequence_start=True)
+        client.infer(
+            "simple_sequence",
+            {"INPUT": np.array([[1]], np.int32)},
+            sequence_id=1,
+            sequence_start=True,
+        )
     assert caught.value.status is oip.StatusCode.UNAVAILABLE
     assert caught.value.model == "simple_sequence"
 
@@ -105,7 +118,13 @@ def test_load_with_config_override(client, config):
 
 def test_load_config_keeps_other_fields(client):
     try:
-        client.load_model("simple", config={"max_batch_size": 4, "parameters": {"note": {"string_value": "hi"}}})
+        client.load_model(
+            "simple",
+            config={
+                "max_batch_size": 4,
+                "parameters": {"note": {"string_value": "hi"}},
+            },
+        )
         config = client.get_model_config("simple")
         assert config.max_batch_size == 4
         assert config.parameters["note"].string_value == "hi"
@@ -122,7 +141,11 @@ def test_unload_then_unavailable(client):
         entry = _index(client)["simple_int8"]
         assert (entry.state, entry.reason) == ("UNAVAILABLE", "unloaded")
         with pytest.raises(oip.ModelUnavailableError) as caught:
-            client.infer("simple_int8", {"INPUT0": a.astype(np.int8), "INPUT1": b.astype(np.int8)}, request_id="u")
+            client.infer(
+                "simple_int8",
+                {"INPUT0": a.astype(np.int8), "INPUT1": b.astype(np.int8)},
+                request_id="u",
+            )
         error = caught.value
         assert error.status is oip.StatusCode.UNAVAILABLE
         assert error.model == "simple_int8" and error.request_id == "u"
@@ -150,6 +173,7 @@ def test_unloaded_model_on_a_stream(server, client, flavor):
                 stream.close()
                 bad, good = list(stream)
         else:
+
             async def go():
                 async with oip.AsyncClient(server.url, timeout=DEADLINE) as aio:
                     async with aio.stream(timeout=DEADLINE) as stream:
@@ -212,8 +236,11 @@ def test_unload_unknown_model(client):
 
 def test_load_with_files_and_config(client):
     try:
-        client.load_model("simple_int8", config={"max_batch_size": 2},
-                          files={"1/model.py": b"print('hi')\n", "README": b"x"})
+        client.load_model(
+            "simple_int8",
+            config={"max_batch_size": 2},
+            files={"1/model.py": b"print('hi')\n", "README": b"x"},
+        )
         assert client.get_model_config("simple_int8").max_batch_size == 2
     finally:
         client.load_model("simple_int8")
@@ -273,10 +300,14 @@ def test_statistics_count_requests(client):
         client.infer("simple_identity", {"INPUT0": items})
     client.infer("simple_identity", {"INPUT0": np.concatenate([items] * 4)})  # batch 4
     with pytest.raises(oip.InvalidInputError):
-        client.infer("simple_identity", {"INPUT0": np.zeros((1, 2), np.int32)})  # wrong datatype
+        client.infer(
+            "simple_identity", {"INPUT0": np.zeros((1, 2), np.int32)}
+        )  # wrong datatype
     after = _stats(client, "simple_identity")
 
-    assert after.inference_stats.success.count - before.inference_stats.success.count == 4
+    assert (
+        after.inference_stats.success.count - before.inference_stats.success.count == 4
+    )
     assert after.inference_stats.fail.count - before.inference_stats.fail.count == 1
     assert after.inference_count - before.inference_count == 3 + 4
     assert after.execution_count - before.execution_count == 4
@@ -342,7 +373,9 @@ def test_trace_settings_defaults(client, trace_reset):
 
 
 def test_trace_settings_update_and_clear(client, trace_reset):
-    updated = client.update_trace_settings({"trace_level": ["TIMESTAMPS", "TENSORS"], "trace_rate": "50"})
+    updated = client.update_trace_settings(
+        {"trace_level": ["TIMESTAMPS", "TENSORS"], "trace_rate": "50"}
+    )
     assert updated["trace_level"] == ["TIMESTAMPS", "TENSORS"]
     assert updated["trace_rate"] == ["50"]
     assert client.get_trace_settings()["trace_rate"] == ["50"]
@@ -354,13 +387,17 @@ def test_trace_settings_update_and_clear(client, trace_reset):
 
 def test_trace_settings_per_model(client, trace_reset):
     client.update_trace_settings({"trace_rate": "50"})
-    model = client.update_trace_settings({"trace_rate": "7", "trace_count": ["3"]}, model="simple")
+    model = client.update_trace_settings(
+        {"trace_rate": "7", "trace_count": ["3"]}, model="simple"
+    )
     assert model["trace_rate"] == ["7"] and model["trace_count"] == ["3"]
     assert client.get_trace_settings()["trace_rate"] == ["50"]
     assert client.get_trace_settings("simple_string")["trace_rate"] == ["50"]
 
     # Clearing the model's setting falls back to the global one.
-    assert client.update_trace_settings({"trace_rate": None}, model="simple")["trace_rate"] == ["50"]
+    assert client.update_trace_settings({"trace_rate": None}, model="simple")[
+        "trace_rate"
+    ] == ["50"]
     assert client.get_trace_settings("simple")["trace_count"] == ["3"]
 
 
@@ -374,7 +411,14 @@ def test_trace_settings_per_model(client, trace_reset):
         ({"trace_mode": "other"}, "'other'"),
         ({"no_such_setting": "1"}, "'no_such_setting'"),
     ],
-    ids=["bad-level", "off-with-others", "not-integer", "out-of-range", "bad-mode", "unknown-key"],
+    ids=[
+        "bad-level",
+        "off-with-others",
+        "not-integer",
+        "out-of-range",
+        "bad-mode",
+        "unknown-key",
+    ],
 )
 def test_trace_settings_refused(client, trace_reset, settings, message):
     with pytest.raises(oip.InvalidInputError, match=message):
@@ -409,15 +453,26 @@ def log_reset(client):
 
 def test_log_settings_read(client, log_reset):
     settings = client.get_log_settings()
-    assert set(settings) == {"log_file", "log_info", "log_warning", "log_error", "log_verbose_level", "log_format"}
+    assert set(settings) == {
+        "log_file",
+        "log_info",
+        "log_warning",
+        "log_error",
+        "log_verbose_level",
+        "log_format",
+    }
     assert isinstance(settings["log_info"], bool)
-    assert isinstance(settings["log_verbose_level"], int) and not isinstance(settings["log_verbose_level"], bool)
+    assert isinstance(settings["log_verbose_level"], int) and not isinstance(
+        settings["log_verbose_level"], bool
+    )
     assert settings["log_format"] == "default"
     assert settings["log_file"] == ""
 
 
 def test_log_settings_update(client, log_reset):
-    updated = client.update_log_settings({"log_verbose_level": 2, "log_format": "ISO8601", "log_info": False})
+    updated = client.update_log_settings(
+        {"log_verbose_level": 2, "log_format": "ISO8601", "log_info": False}
+    )
     assert updated["log_verbose_level"] == 2
     assert updated["log_format"] == "ISO8601"
     assert updated["log_info"] is False
@@ -436,7 +491,9 @@ def test_log_settings_update(client, log_reset):
     ],
     ids=["str-for-bool", "bool-for-int", "int-for-str", "bad-format", "unknown-key"],
 )
-def test_log_settings_wrong_type_refused_by_server(client, log_reset, settings, message):
+def test_log_settings_wrong_type_refused_by_server(
+    client, log_reset, settings, message
+):
     with pytest.raises(oip.InvalidInputError, match=message) as caught:
         client.update_log_settings(settings)
     assert caught.value.status is oip.StatusCode.INVALID_ARGUMENT

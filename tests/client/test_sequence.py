@@ -43,10 +43,18 @@ ID_KINDS = {"int": _int_id, "str": _str_id, "uint64": _big_id}
 def test_sequence_start_then_continue_then_end(client, make_id):
     sid = make_id()
     outputs = [
-        _out(client.infer("simple_sequence", _value(10), sequence_id=sid, sequence_start=True)),
+        _out(
+            client.infer(
+                "simple_sequence", _value(10), sequence_id=sid, sequence_start=True
+            )
+        ),
         _out(client.infer("simple_sequence", _value(20), sequence_id=sid)),
         _out(client.infer("simple_sequence", _value(-5), sequence_id=sid)),
-        _out(client.infer("simple_sequence", _value(30), sequence_id=sid, sequence_end=True)),
+        _out(
+            client.infer(
+                "simple_sequence", _value(30), sequence_id=sid, sequence_end=True
+            )
+        ),
     ]
     assert outputs == [11, 20, -5, 30]
 
@@ -54,18 +62,33 @@ def test_sequence_start_then_continue_then_end(client, make_id):
 @pytest.mark.parametrize("make_id", list(ID_KINDS.values()), ids=list(ID_KINDS))
 def test_after_end_needs_start_again(client, make_id):
     sid = make_id()
-    client.infer("simple_sequence", _value(1), sequence_id=sid, sequence_start=True, sequence_end=True)
+    client.infer(
+        "simple_sequence",
+        _value(1),
+        sequence_id=sid,
+        sequence_start=True,
+        sequence_end=True,
+    )
     with pytest.raises(oip.InvalidInputError, match="START"):
         client.infer("simple_sequence", _value(2), sequence_id=sid)
     # A new START opens it again.
-    assert _out(client.infer("simple_sequence", _value(2), sequence_id=sid, sequence_start=True)) == 3
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(2), sequence_id=sid, sequence_start=True
+            )
+        )
+        == 3
+    )
 
 
 @pytest.mark.parametrize("make_id", list(ID_KINDS.values()), ids=list(ID_KINDS))
 def test_first_request_without_start_refused(client, make_id):
     sid = make_id()
     with pytest.raises(oip.InvalidInputError) as caught:
-        client.infer("simple_sequence", _value(5), sequence_id=sid, request_id="no-start")
+        client.infer(
+            "simple_sequence", _value(5), sequence_id=sid, request_id="no-start"
+        )
     error = caught.value
     assert "must specify the START flag" in error.message
     assert str(sid) in error.message
@@ -79,23 +102,79 @@ def test_int_and_str_ids_are_distinct_sequences(client):
     client.infer("simple_sequence", _value(1), sequence_id=number, sequence_start=True)
     with pytest.raises(oip.InvalidInputError, match=f"'{number}'"):
         client.infer("simple_sequence", _value(1), sequence_id=str(number))
-    assert _out(client.infer("simple_sequence", _value(4), sequence_id=number, sequence_end=True)) == 4
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(4), sequence_id=number, sequence_end=True
+            )
+        )
+        == 4
+    )
 
 
 def test_interleaved_sequences_keep_their_own_state(client):
     first, second = _int_id(), _str_id()
-    assert _out(client.infer("simple_sequence", _value(100), sequence_id=first, sequence_start=True)) == 101
-    assert _out(client.infer("simple_sequence", _value(200), sequence_id=second, sequence_start=True)) == 201
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(100), sequence_id=first, sequence_start=True
+            )
+        )
+        == 101
+    )
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(200), sequence_id=second, sequence_start=True
+            )
+        )
+        == 201
+    )
     assert _out(client.infer("simple_sequence", _value(100), sequence_id=first)) == 100
-    assert _out(client.infer("simple_sequence", _value(200), sequence_id=second, sequence_end=True)) == 200
-    assert _out(client.infer("simple_sequence", _value(7), sequence_id=first, sequence_end=True)) == 7
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(200), sequence_id=second, sequence_end=True
+            )
+        )
+        == 200
+    )
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(7), sequence_id=first, sequence_end=True
+            )
+        )
+        == 7
+    )
 
 
 def test_restart_with_start_adds_one_again(client):
     sid = _int_id()
-    assert _out(client.infer("simple_sequence", _value(0), sequence_id=sid, sequence_start=True)) == 1
-    assert _out(client.infer("simple_sequence", _value(0), sequence_id=sid, sequence_start=True)) == 1
-    assert _out(client.infer("simple_sequence", _value(0), sequence_id=sid, sequence_end=True)) == 0
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(0), sequence_id=sid, sequence_start=True
+            )
+        )
+        == 1
+    )
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(0), sequence_id=sid, sequence_start=True
+            )
+        )
+        == 1
+    )
+    assert (
+        _out(
+            client.infer(
+                "simple_sequence", _value(0), sequence_id=sid, sequence_end=True
+            )
+        )
+        == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -110,13 +189,21 @@ def test_server_requires_an_id(client, kwargs):
 
 def test_batch_of_two_refused(client):
     with pytest.raises(oip.InvalidInputError, match="batch-size 1"):
-        client.infer("simple_sequence", {"INPUT": np.array([[1], [2]], dtype=np.int32)},
-                     sequence_id=_int_id(), sequence_start=True)
+        client.infer(
+            "simple_sequence",
+            {"INPUT": np.array([[1], [2]], dtype=np.int32)},
+            sequence_id=_int_id(),
+            sequence_start=True,
+        )
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"sequence_start": True}, {"sequence_end": True}, {"sequence_id": False, "sequence_start": True}],
+    [
+        {"sequence_start": True},
+        {"sequence_end": True},
+        {"sequence_id": False, "sequence_start": True},
+    ],
     ids=["start-without-id", "end-without-id", "false-id"],
 )
 def test_flags_without_id_refused_by_client(client, kwargs):
@@ -127,10 +214,24 @@ def test_flags_without_id_refused_by_client(client, kwargs):
 def test_sequence_over_a_stream(client):
     sid = _str_id()
     with client.stream(timeout=DEADLINE) as stream:
-        stream.send("simple_sequence", _value(1), sequence_id=sid, sequence_start=True, request_id="a")
+        stream.send(
+            "simple_sequence",
+            _value(1),
+            sequence_id=sid,
+            sequence_start=True,
+            request_id="a",
+        )
         stream.send("simple_sequence", _value(2), sequence_id=sid, request_id="b")
-        stream.send("simple_sequence", _value(3), sequence_id=sid, sequence_end=True, request_id="c")
-        stream.send("simple_sequence", _value(4), sequence_id=sid, request_id="d")  # after END: refused
+        stream.send(
+            "simple_sequence",
+            _value(3),
+            sequence_id=sid,
+            sequence_end=True,
+            request_id="c",
+        )
+        stream.send(
+            "simple_sequence", _value(4), sequence_id=sid, request_id="d"
+        )  # after END: refused
         stream.close()
         results = list(stream)
     assert [r.id for r in results[:3]] == ["a", "b", "c"]
@@ -145,8 +246,12 @@ def test_sequence_with_async_client(server):
 
     async def go():
         async with oip.AsyncClient(server.url, timeout=DEADLINE) as aio:
-            first = await aio.infer("simple_sequence", _value(41), sequence_id=sid, sequence_start=True)
-            second = await aio.infer("simple_sequence", _value(41), sequence_id=sid, sequence_end=True)
+            first = await aio.infer(
+                "simple_sequence", _value(41), sequence_id=sid, sequence_start=True
+            )
+            second = await aio.infer(
+                "simple_sequence", _value(41), sequence_id=sid, sequence_end=True
+            )
             with pytest.raises(oip.InvalidInputError, match="START"):
                 await aio.infer("simple_sequence", _value(41), sequence_id=sid)
             return _out(first), _out(second)

@@ -76,7 +76,9 @@ def test_create_write_read_destroy():
         a, b = simple_inputs()
         assert region.write([a, b]) == 128
         np.testing.assert_array_equal(region.read("INT32", [1, 16]), a)
-        np.testing.assert_array_equal(region.read(oip.DataType.INT32, [1, 16], offset=64), b)
+        np.testing.assert_array_equal(
+            region.read(oip.DataType.INT32, [1, 16], offset=64), b
+        )
         copy = region.read("INT32", [1, 16])
         copy[0, 0] = 999  # a copy: the region is unchanged
         assert region.read("INT32", [1, 16])[0, 0] == a[0, 0]
@@ -110,11 +112,20 @@ def test_context_manager_destroys_created_and_keeps_attached(make_region):
 
 @pytest.mark.parametrize(
     "dtype, datatype",
-    [(np.float32, "FP32"), (np.float64, "FP64"), (np.uint8, "UINT8"), (np.int64, "INT64"), (np.bool_, "BOOL"),
-     (np.float16, "FP16"), (np.uint64, "UINT64")],
+    [
+        (np.float32, "FP32"),
+        (np.float64, "FP64"),
+        (np.uint8, "UINT8"),
+        (np.int64, "INT64"),
+        (np.bool_, "BOOL"),
+        (np.float16, "FP16"),
+        (np.uint64, "UINT64"),
+    ],
 )
 def test_fixed_size_round_trip(make_region, dtype, datatype):
-    data = (np.arange(6) % 2 == 0) if dtype is np.bool_ else np.arange(6).astype(dtype) * 3
+    data = (
+        (np.arange(6) % 2 == 0) if dtype is np.bool_ else np.arange(6).astype(dtype) * 3
+    )
     region = make_region(64)
     assert region.write(data.reshape(2, 3), offset=8) == data.nbytes
     out = region.read(datatype, [2, 3], offset=8)
@@ -126,8 +137,13 @@ def test_bytes_round_trip(make_region):
     items = [b"", b"ab", "grüß", b"\x00\xff"]
     region = make_region(64)
     written = region.write(objects(items))
-    assert written == sum(4 + len(i.encode() if isinstance(i, str) else i) for i in items)
-    assert bytes(region.read("UINT8", [written]).tobytes()[:6]) == b"\x00\x00\x00\x00\x02\x00"
+    assert written == sum(
+        4 + len(i.encode() if isinstance(i, str) else i) for i in items
+    )
+    assert (
+        bytes(region.read("UINT8", [written]).tobytes()[:6])
+        == b"\x00\x00\x00\x00\x02\x00"
+    )
     out = region.read("BYTES", [2, 2], byte_size=written)
     assert out.tolist() == [[b"", b"ab"], ["grüß".encode(), b"\x00\xff"]]
 
@@ -150,8 +166,14 @@ def test_create_on_existing_key(make_region):
         (lambda r: r.read("BYTES", [1], byte_size=4), "malformed BYTES"),
         (lambda r: r.read("BYTES", [1], offset=8, byte_size=16), "outside"),
     ],
-    ids=["write-too-big", "write-negative-offset", "read-too-big", "read-past-end", "read-bad-bytes",
-         "bytes-past-end"],
+    ids=[
+        "write-too-big",
+        "write-negative-offset",
+        "read-too-big",
+        "read-past-end",
+        "read-bad-bytes",
+        "bytes-past-end",
+    ],
 )
 def test_region_bounds(make_region, action, message):
     region = make_region(16)
@@ -162,7 +184,12 @@ def test_region_bounds(make_region, action, message):
 
 @pytest.mark.parametrize(
     "key, size, message",
-    [("/a/b", 8, "one name"), ("/..", 8, "one name"), ("", 8, "one name"), ("/ok-name", 0, "must be > 0")],
+    [
+        ("/a/b", 8, "one name"),
+        ("/..", 8, "one name"),
+        ("", 8, "one name"),
+        ("/ok-name", 0, "must be > 0"),
+    ],
     ids=["nested", "dotdot", "empty", "zero-size"],
 )
 def test_create_refused(key, size, message):
@@ -198,7 +225,9 @@ def test_register_status_unregister(client, make_region):
         oip.SharedMemoryStatus("first", first.key, 0, 128),
         oip.SharedMemoryStatus("second", second.key, 16, 32),
     ]
-    assert client.get_system_shared_memory_status("second") == [oip.SharedMemoryStatus("second", second.key, 16, 32)]
+    assert client.get_system_shared_memory_status("second") == [
+        oip.SharedMemoryStatus("second", second.key, 16, 32)
+    ]
 
     client.unregister_system_shared_memory("first")
     assert [s.name for s in client.get_system_shared_memory_status()] == ["second"]
@@ -239,7 +268,9 @@ def test_register_refused_before_sending(dead_client, name, key, size, offset):
         dead_client.register_system_shared_memory(name, key, size, offset)
 
 
-@pytest.mark.parametrize("method", ["unregister_system_shared_memory", "get_system_shared_memory_status"])
+@pytest.mark.parametrize(
+    "method", ["unregister_system_shared_memory", "get_system_shared_memory_status"]
+)
 def test_unknown_region_by_name(client, method):
     with pytest.raises(oip.OipError) as caught:
         getattr(client, method)("never-registered")
@@ -256,8 +287,12 @@ def _simple_in_shm(client, make_region, *, outputs_in_shm: bool):
     inputs.write([a, b])
     client.register_system_shared_memory("in", inputs.key, 128)
     tensors = [
-        oip.InferInput("INPUT0", shape=[1, 16], datatype="INT32").set_shared_memory("in", 64),
-        oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory("in", 64, offset=64),
+        oip.InferInput("INPUT0", shape=[1, 16], datatype="INT32").set_shared_memory(
+            "in", 64
+        ),
+        oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory(
+            "in", 64, offset=64
+        ),
     ]
     requested = None
     out_region = None
@@ -272,7 +307,9 @@ def _simple_in_shm(client, make_region, *, outputs_in_shm: bool):
 
 
 def test_infer_inputs_and_outputs_in_shm(client, make_region):
-    a, b, tensors, requested, out_region = _simple_in_shm(client, make_region, outputs_in_shm=True)
+    a, b, tensors, requested, out_region = _simple_in_shm(
+        client, make_region, outputs_in_shm=True
+    )
 
     result = client.infer("simple", tensors, requested, request_id="shm")
 
@@ -299,8 +336,11 @@ def test_infer_one_output_in_shm(client, make_region):
     a, b = simple_inputs()
     out_region = make_region(64)
     client.register_system_shared_memory("out0", out_region.key, 64)
-    result = client.infer("simple", {"INPUT0": a, "INPUT1": b},
-                          [oip.RequestedOutput("OUTPUT0").set_shared_memory("out0", 64), "OUTPUT1"])
+    result = client.infer(
+        "simple",
+        {"INPUT0": a, "INPUT1": b},
+        [oip.RequestedOutput("OUTPUT0").set_shared_memory("out0", 64), "OUTPUT1"],
+    )
     assert list(result) == ["OUTPUT1"]
     np.testing.assert_array_equal(result["OUTPUT1"], a - b)
     np.testing.assert_array_equal(out_region.read("INT32", [1, 16]), a + b)
@@ -311,8 +351,12 @@ def test_infer_mixed_shm_and_raw_inputs(client, make_region):
     region = make_region(64)
     region.write(b)
     client.register_system_shared_memory("b-only", region.key, 64)
-    tensors = [oip.InferInput("INPUT0", a),
-               oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory("b-only", 64)]
+    tensors = [
+        oip.InferInput("INPUT0", a),
+        oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory(
+            "b-only", 64
+        ),
+    ]
     assert_simple(client.infer("simple", tensors), a, b)
 
 
@@ -320,10 +364,16 @@ def test_infer_with_registered_offset(client, make_region):
     a, b = simple_inputs()
     region = make_region(256)
     region.write([a, b], offset=128)
-    client.register_system_shared_memory("window", region.key, 128, offset=128)  # region byte 0 = file byte 128
+    client.register_system_shared_memory(
+        "window", region.key, 128, offset=128
+    )  # region byte 0 = file byte 128
     tensors = [
-        oip.InferInput("INPUT0", shape=[1, 16], datatype="INT32").set_shared_memory("window", 64),
-        oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory("window", 64, offset=64),
+        oip.InferInput("INPUT0", shape=[1, 16], datatype="INT32").set_shared_memory(
+            "window", 64
+        ),
+        oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory(
+            "window", 64, offset=64
+        ),
     ]
     assert_simple(client.infer("simple", tensors), a, b)
 
@@ -338,11 +388,17 @@ def test_infer_bytes_in_shm(client, make_region):
     client.register_system_shared_memory("text-in", inputs.key, 512)
     client.register_system_shared_memory("text-out", outputs.key, 1024)
     tensors = [
-        oip.InferInput("INPUT0", shape=[1, 16], datatype="BYTES").set_shared_memory("text-in", size0),
-        oip.InferInput("INPUT1", shape=[1, 16], datatype="BYTES").set_shared_memory("text-in", size1, offset=size0),
+        oip.InferInput("INPUT0", shape=[1, 16], datatype="BYTES").set_shared_memory(
+            "text-in", size0
+        ),
+        oip.InferInput("INPUT1", shape=[1, 16], datatype="BYTES").set_shared_memory(
+            "text-in", size1, offset=size0
+        ),
     ]
-    requested = [oip.RequestedOutput("OUTPUT0").set_shared_memory("text-out", 512),
-                 oip.RequestedOutput("OUTPUT1").set_shared_memory("text-out", 512, offset=512)]
+    requested = [
+        oip.RequestedOutput("OUTPUT0").set_shared_memory("text-out", 512),
+        oip.RequestedOutput("OUTPUT1").set_shared_memory("text-out", 512, offset=512),
+    ]
 
     result = client.infer("simple_string", tensors, requested)
 
@@ -352,13 +408,19 @@ def test_infer_bytes_in_shm(client, make_region):
     diffs = [str(int(x) - int(y)).encode() for x, y in zip(left, right)]
     assert written0 == sum(4 + len(s) for s in sums)
     assert outputs.read("BYTES", [1, 16], byte_size=written0).tolist() == [sums]
-    assert outputs.read("BYTES", [1, 16], offset=512, byte_size=written1).tolist() == [diffs]
+    assert outputs.read("BYTES", [1, 16], offset=512, byte_size=written1).tolist() == [
+        diffs
+    ]
 
 
 def test_infer_unknown_region(client):
     a, _ = simple_inputs()
-    tensors = [oip.InferInput("INPUT0", a),
-               oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory("no-such-region", 64)]
+    tensors = [
+        oip.InferInput("INPUT0", a),
+        oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory(
+            "no-such-region", 64
+        ),
+    ]
     with pytest.raises(oip.InvalidInputError) as caught:
         client.infer("simple", tensors)
     assert "'no-such-region'" in caught.value.message
@@ -368,8 +430,11 @@ def test_infer_unknown_region(client):
 def test_infer_unknown_output_region(client):
     a, b = simple_inputs()
     with pytest.raises(oip.InvalidInputError, match="'nowhere'"):
-        client.infer("simple", {"INPUT0": a, "INPUT1": b},
-                     [oip.RequestedOutput("OUTPUT0").set_shared_memory("nowhere", 64)])
+        client.infer(
+            "simple",
+            {"INPUT0": a, "INPUT1": b},
+            [oip.RequestedOutput("OUTPUT0").set_shared_memory("nowhere", 64)],
+        )
 
 
 def test_infer_after_unregister(client, make_region):
@@ -385,8 +450,11 @@ def test_output_region_too_small(client, make_region):
     region = make_region(32)
     client.register_system_shared_memory("small", region.key, 32)
     with pytest.raises(oip.InvalidInputError, match="'small'"):
-        client.infer("simple", {"INPUT0": a, "INPUT1": b},
-                     [oip.RequestedOutput("OUTPUT0").set_shared_memory("small", 32)])
+        client.infer(
+            "simple",
+            {"INPUT0": a, "INPUT1": b},
+            [oip.RequestedOutput("OUTPUT0").set_shared_memory("small", 32)],
+        )
     assert region.read("INT32", [8]).tolist() == [0] * 8  # nothing written
 
 
@@ -401,10 +469,16 @@ def test_shm_with_async_client(server, make_region):
             try:
                 status = await aio.get_system_shared_memory_status("aio")
                 tensors = [
-                    oip.InferInput("INPUT0", shape=[1, 16], datatype="INT32").set_shared_memory("aio", 64),
-                    oip.InferInput("INPUT1", shape=[1, 16], datatype="INT32").set_shared_memory("aio", 64, 64),
+                    oip.InferInput(
+                        "INPUT0", shape=[1, 16], datatype="INT32"
+                    ).set_shared_memory("aio", 64),
+                    oip.InferInput(
+                        "INPUT1", shape=[1, 16], datatype="INT32"
+                    ).set_shared_memory("aio", 64, 64),
                 ]
-                outputs = [oip.RequestedOutput("OUTPUT0").set_shared_memory("aio", 64, 128)]
+                outputs = [
+                    oip.RequestedOutput("OUTPUT0").set_shared_memory("aio", 64, 128)
+                ]
                 result = await aio.infer("simple", tensors, outputs)
             finally:
                 await aio.unregister_system_shared_memory("aio")
@@ -435,7 +509,9 @@ def test_cuda_status_empty_and_unregister_all(client):
     assert client.get_cuda_shared_memory_status() == []
 
 
-@pytest.mark.parametrize("method", ["get_cuda_shared_memory_status", "unregister_cuda_shared_memory"])
+@pytest.mark.parametrize(
+    "method", ["get_cuda_shared_memory_status", "unregister_cuda_shared_memory"]
+)
 def test_cuda_unknown_region(client, method):
     with pytest.raises(oip.NotFoundError) as caught:
         getattr(client, method)("gpu0")

@@ -62,11 +62,18 @@ VALUES = {
 @pytest.mark.parametrize("values", list(VALUES.values()), ids=list(VALUES))
 def test_decoupled_with_empty_final(client, values):
     with client.stream(timeout=DEADLINE) as stream:
-        stream.send("repeat_int32", repeat_inputs(values), request_id="rep", enable_empty_final_response=True)
+        stream.send(
+            "repeat_int32",
+            repeat_inputs(values),
+            request_id="rep",
+            enable_empty_final_response=True,
+        )
         results = _until_final(stream)
 
     assert len(results) == len(values) + 1
-    assert [_repeated(r) for r in results[:-1]] == [(v, i) for i, v in enumerate(values)]
+    assert [_repeated(r) for r in results[:-1]] == [
+        (v, i) for i, v in enumerate(values)
+    ]
     assert [r.is_final for r in results] == [False] * len(values) + [True]
     assert all(r.parameters[FINAL] is False for r in results[:-1])
     final = results[-1]
@@ -83,7 +90,9 @@ def test_decoupled_without_final_flag(client):
         stream.close()
         results = list(stream)
     assert [_repeated(r) for r in results] == [(1, 0), (2, 1), (3, 2)]
-    assert all(r.is_final for r in results)  # no flag sent: every response counts as final
+    assert all(
+        r.is_final for r in results
+    )  # no flag sent: every response counts as final
     assert all(FINAL not in r.parameters for r in results)
 
 
@@ -143,7 +152,7 @@ def test_error_mid_stream_then_continues(client):
     with pytest.raises(oip.ModelNotFoundError):
         len(bad)
     with pytest.raises(oip.ModelNotFoundError):
-        bad.outputs
+        _ = bad.outputs
     assert bad.is_final is True
     assert "error=" in repr(bad)
     assert_simple(after, b, a)
@@ -166,10 +175,14 @@ def test_invalid_request_mid_stream(client):
 
 def test_decoupled_error_mid_stream(client):
     inputs = repeat_inputs([1, 2])
-    inputs["DELAY"] = np.array([0], dtype=np.uint32)  # one delay for two values: refused
+    inputs["DELAY"] = np.array(
+        [0], dtype=np.uint32
+    )  # one delay for two values: refused
     with client.stream(timeout=DEADLINE) as stream:
         stream.send("repeat_int32", inputs, enable_empty_final_response=True)
-        stream.send("repeat_int32", repeat_inputs([9]), enable_empty_final_response=True)
+        stream.send(
+            "repeat_int32", repeat_inputs([9]), enable_empty_final_response=True
+        )
         first = next(iter(stream))
         rest = _until_final(stream)
     assert isinstance(first.error, oip.OipError)
@@ -182,9 +195,15 @@ def test_client_side_error_on_send_sends_nothing(client):
     a, b = simple_inputs()
     with client.stream(timeout=DEADLINE) as stream:
         with pytest.raises(oip.InvalidInputError, match="'INPUT0' is given twice"):
-            stream.send("simple", [oip.InferInput("INPUT0", a), oip.InferInput("INPUT0", b)])
+            stream.send(
+                "simple", [oip.InferInput("INPUT0", a), oip.InferInput("INPUT0", b)]
+            )
         with pytest.raises(oip.InvalidInputError, match="reserved"):
-            stream.send("simple", {"INPUT0": a, "INPUT1": b}, parameters={"triton_enable_empty_final_response": True})
+            stream.send(
+                "simple",
+                {"INPUT0": a, "INPUT1": b},
+                parameters={"triton_enable_empty_final_response": True},
+            )
         stream.send("simple", {"INPUT0": a, "INPUT1": b}, request_id="only")
         stream.close()
         results = list(stream)
@@ -195,7 +214,11 @@ def test_concurrent_streams_on_one_client(client):
     def one(index: int) -> list[tuple[int, int]]:
         values = [index * 100 + k for k in range(5)]
         with client.stream(timeout=DEADLINE) as stream:
-            stream.send("repeat_int32", repeat_inputs(values, delay_ms=5), enable_empty_final_response=True)
+            stream.send(
+                "repeat_int32",
+                repeat_inputs(values, delay_ms=5),
+                enable_empty_final_response=True,
+            )
             results = _until_final(stream)
         assert results[-1].is_final and not any(r.is_final for r in results[:-1])
         return [_repeated(r) for r in results[:-1]]
@@ -207,9 +230,16 @@ def test_concurrent_streams_on_one_client(client):
 
 
 def test_two_streams_interleaved_in_one_thread(client):
-    with client.stream(timeout=DEADLINE) as first, client.stream(timeout=DEADLINE) as second:
-        first.send("repeat_int32", repeat_inputs([1, 2]), enable_empty_final_response=True)
-        second.send("repeat_int32", repeat_inputs([3, 4]), enable_empty_final_response=True)
+    with (
+        client.stream(timeout=DEADLINE) as first,
+        client.stream(timeout=DEADLINE) as second,
+    ):
+        first.send(
+            "repeat_int32", repeat_inputs([1, 2]), enable_empty_final_response=True
+        )
+        second.send(
+            "repeat_int32", repeat_inputs([3, 4]), enable_empty_final_response=True
+        )
         from_second = _until_final(second)
         from_first = _until_final(first)
     assert [_repeated(r) for r in from_first[:-1]] == [(1, 0), (2, 1)]
@@ -218,7 +248,9 @@ def test_two_streams_interleaved_in_one_thread(client):
 
 def test_cancel_mid_way_ends_promptly(client):
     stream = client.stream(timeout=DEADLINE)
-    stream.send("repeat_int32", _mixed_delays(0, 2000, 4), enable_empty_final_response=True)
+    stream.send(
+        "repeat_int32", _mixed_delays(0, 2000, 4), enable_empty_final_response=True
+    )
     received = []
     started = time.monotonic()
     for result in stream:
@@ -235,7 +267,9 @@ def test_cancel_mid_way_ends_promptly(client):
 
 def test_cancel_from_another_thread(client):
     stream = client.stream(timeout=DEADLINE)
-    stream.send("repeat_int32", _mixed_delays(0, 3000, 3), enable_empty_final_response=True)
+    stream.send(
+        "repeat_int32", _mixed_delays(0, 3000, 3), enable_empty_final_response=True
+    )
     iterator = iter(stream)
     first = next(iterator)
     assert _repeated(first) == (10, 0)
@@ -253,7 +287,9 @@ def test_cancel_from_another_thread(client):
 def test_exit_of_with_block_cancels(client):
     started = time.monotonic()
     with client.stream(timeout=DEADLINE) as stream:
-        stream.send("repeat_int32", _mixed_delays(0, 5000, 3), enable_empty_final_response=True)
+        stream.send(
+            "repeat_int32", _mixed_delays(0, 5000, 3), enable_empty_final_response=True
+        )
         first = next(iter(stream))
     assert _repeated(first) == (10, 0)
     assert time.monotonic() - started < 2.0
@@ -275,7 +311,11 @@ def test_send_after_close_raises_cancelled(client, how):
 
 def test_close_lets_pending_responses_arrive(client):
     stream = client.stream(timeout=DEADLINE)
-    stream.send("repeat_int32", repeat_inputs([1, 2, 3], delay_ms=50), enable_empty_final_response=True)
+    stream.send(
+        "repeat_int32",
+        repeat_inputs([1, 2, 3], delay_ms=50),
+        enable_empty_final_response=True,
+    )
     stream.close()
     results = list(stream)
     assert [_repeated(r) for r in results[:-1]] == [(1, 0), (2, 1), (3, 2)]
@@ -326,12 +366,18 @@ def test_async_decoupled_with_empty_final(server, values):
     async def body(aio):
         async with aio.stream(timeout=DEADLINE) as stream:
             assert isinstance(stream, oip.AsyncInferStream)
-            await stream.send("repeat_int32", repeat_inputs(values), request_id="arep",
-                              enable_empty_final_response=True)
+            await stream.send(
+                "repeat_int32",
+                repeat_inputs(values),
+                request_id="arep",
+                enable_empty_final_response=True,
+            )
             return await _collect_until_final(stream)
 
     results = _async(server.url, body)
-    assert [_repeated(r) for r in results[:-1]] == [(v, i) for i, v in enumerate(values)]
+    assert [_repeated(r) for r in results[:-1]] == [
+        (v, i) for i, v in enumerate(values)
+    ]
     assert [r.is_final for r in results] == [False] * len(values) + [True]
     assert all(r.id == "arep" for r in results)
 
@@ -360,7 +406,11 @@ def test_async_concurrent_streams(server):
     async def one(aio, index):
         values = [index * 10 + k for k in range(4)]
         async with aio.stream(timeout=DEADLINE) as stream:
-            await stream.send("repeat_int32", repeat_inputs(values, delay_ms=5), enable_empty_final_response=True)
+            await stream.send(
+                "repeat_int32",
+                repeat_inputs(values, delay_ms=5),
+                enable_empty_final_response=True,
+            )
             results = await _collect_until_final(stream)
         return [_repeated(r) for r in results[:-1]]
 
@@ -375,7 +425,9 @@ def test_async_concurrent_streams(server):
 def test_async_cancel_mid_way_ends_promptly(server):
     async def body(aio):
         stream = aio.stream(timeout=DEADLINE)
-        await stream.send("repeat_int32", _mixed_delays(0, 2000, 4), enable_empty_final_response=True)
+        await stream.send(
+            "repeat_int32", _mixed_delays(0, 2000, 4), enable_empty_final_response=True
+        )
         received = []
         started = time.monotonic()
         async for result in stream:
@@ -447,7 +499,9 @@ def test_async_send_after_close(server, how):
         if asyncio.iscoroutine(result):
             await result
         with pytest.raises(oip.CancelledError) as caught:
-            await stream.send("simple", dict(zip(("INPUT0", "INPUT1"), simple_inputs())))
+            await stream.send(
+                "simple", dict(zip(("INPUT0", "INPUT1"), simple_inputs()))
+            )
         stream.cancel()
         return caught.value
 
@@ -471,7 +525,11 @@ def test_async_stream_deadline(server):
 def test_async_close_lets_pending_responses_arrive(server):
     async def body(aio):
         stream = aio.stream(timeout=DEADLINE)
-        await stream.send("repeat_int32", repeat_inputs([4, 5], delay_ms=50), enable_empty_final_response=True)
+        await stream.send(
+            "repeat_int32",
+            repeat_inputs([4, 5], delay_ms=50),
+            enable_empty_final_response=True,
+        )
         await stream.close()
         return [r async for r in stream]
 
@@ -485,8 +543,12 @@ def test_async_validation_on_send(server):
 
     async def body(aio):
         async with aio.stream(timeout=DEADLINE) as stream:
-            with pytest.raises(oip.InvalidInputError, match="'OUTPUT0' is requested twice"):
-                await stream.send("simple", {"INPUT0": a, "INPUT1": b}, ["OUTPUT0", "OUTPUT0"])
+            with pytest.raises(
+                oip.InvalidInputError, match="'OUTPUT0' is requested twice"
+            ):
+                await stream.send(
+                    "simple", {"INPUT0": a, "INPUT1": b}, ["OUTPUT0", "OUTPUT0"]
+                )
             await stream.send("simple", {"INPUT0": a, "INPUT1": b}, request_id="ok")
             await stream.close()
             return [r async for r in stream]

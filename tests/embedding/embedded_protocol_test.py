@@ -14,7 +14,9 @@ class EmbeddedProtocolTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.server = ServerProcess().start()
-        cls.channel = grpc.insecure_channel(cls.server.url, options=[("grpc.enable_http_proxy", 0)])
+        cls.channel = grpc.insecure_channel(
+            cls.server.url, options=[("grpc.enable_http_proxy", 0)]
+        )
         cls.stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(cls.channel)
 
     @classmethod

@@ -37,10 +37,23 @@ def _closed_port() -> int:
 @pytest.mark.parametrize("name", demo.EXAMPLES, ids=str)
 def test_example_exits_nonzero_without_server(name):
     url = f"127.0.0.1:{_closed_port()}"
-    env_args = [sys.executable, "-m", f"examples.{name}", "--url", url, "--timeout", "2"]
+    env_args = [
+        sys.executable,
+        "-m",
+        f"examples.{name}",
+        "--url",
+        url,
+        "--timeout",
+        "2",
+    ]
 
-    result = subprocess.run(env_args, capture_output=True, text=True, timeout=60,
-                            env={"PYTHONPATH": ":".join(sys.path)})
+    result = subprocess.run(
+        env_args,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": ":".join(sys.path)},
+    )
 
     assert result.returncode != 0
     assert "FAIL" in result.stderr

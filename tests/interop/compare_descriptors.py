@@ -18,7 +18,10 @@ import sys
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 REFERENCE_MODULES = {
-    "inference": ["tritonclient.grpc.model_config_pb2", "tritonclient.grpc.service_pb2"],
+    "inference": [
+        "tritonclient.grpc.model_config_pb2",
+        "tritonclient.grpc.service_pb2",
+    ],
     "grpc.health.v1": ["grpc_health.v1.health_pb2"],
 }
 # Present on our side only, on purpose (full names).
@@ -45,26 +48,47 @@ def index(file_protos):
 
 
 def field_facts(msg, field):
-    oneof = msg.oneof_decl[field.oneof_index].name if field.HasField("oneof_index") else None
-    return {"number": field.number, "type": field.type, "label": field.label,
-            "type_name": field.type_name, "oneof": oneof,
-            "proto3_optional": field.proto3_optional}
+    oneof = (
+        msg.oneof_decl[field.oneof_index].name
+        if field.HasField("oneof_index")
+        else None
+    )
+    return {
+        "number": field.number,
+        "type": field.type,
+        "label": field.label,
+        "type_name": field.type_name,
+        "oneof": oneof,
+        "proto3_optional": field.proto3_optional,
+    }
 
 
 def compare(name, kind, ref, ours, diffs):
     if kind == "message":
         if ref.options.map_entry != ours.options.map_entry:
-            diffs.append(f"{name}: map entry {ref.options.map_entry} vs {ours.options.map_entry}")
-        pairs = ({f.name: field_facts(ref, f) for f in ref.field},
-                 {f.name: field_facts(ours, f) for f in ours.field})
+            diffs.append(
+                f"{name}: map entry {ref.options.map_entry} vs {ours.options.map_entry}"
+            )
+        pairs = (
+            {f.name: field_facts(ref, f) for f in ref.field},
+            {f.name: field_facts(ours, f) for f in ours.field},
+        )
         what = "field"
     elif kind == "enum":
-        pairs = ({v.name: v.number for v in ref.value}, {v.name: v.number for v in ours.value})
+        pairs = (
+            {v.name: v.number for v in ref.value},
+            {v.name: v.number for v in ours.value},
+        )
         what = "value"
     else:
+
         def facts(m):
             return (m.input_type, m.output_type, m.client_streaming, m.server_streaming)
-        pairs = ({m.name: facts(m) for m in ref.method}, {m.name: facts(m) for m in ours.method})
+
+        pairs = (
+            {m.name: facts(m) for m in ref.method},
+            {m.name: facts(m) for m in ours.method},
+        )
         what = "method"
     theirs, mine = pairs
     for key in sorted(theirs.keys() | mine.keys()):
@@ -79,8 +103,11 @@ def compare(name, kind, ref, ours, diffs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--descriptor-set", required=True,
-                        help="FileDescriptorSet of our protos, built with --include_imports")
+    parser.add_argument(
+        "--descriptor-set",
+        required=True,
+        help="FileDescriptorSet of our protos, built with --include_imports",
+    )
     args = parser.parse_args()
 
     fds = descriptor_pb2.FileDescriptorSet()
@@ -115,7 +142,11 @@ def main():
                 compare(name, kind, proto, ours[name][1], diffs)
                 compared += 1
         for name in sorted(ours):
-            if name.startswith(package + ".") and name not in ref and name not in ALLOWED_EXTRAS:
+            if (
+                name.startswith(package + ".")
+                and name not in ref
+                and name not in ALLOWED_EXTRAS
+            ):
                 diffs.append(f"{name}: extra {ours[name][0]} on our side")
 
     for line in diffs:

@@ -26,7 +26,10 @@ def _count(n):
 
 
 def _outputs(response):
-    return {t.name: (t, raw) for t, raw in zip(response.outputs, response.raw_output_contents)}
+    return {
+        t.name: (t, raw)
+        for t, raw in zip(response.outputs, response.raw_output_contents)
+    }
 
 
 def test_top_classes_per_batch_item(grpc_stub):
@@ -38,13 +41,22 @@ def test_top_classes_per_batch_item(grpc_stub):
     tensor, raw = _outputs(response)["OUTPUT0"]
     assert tensor.datatype == "BYTES"
     assert list(tensor.shape) == [2, 3]
-    assert deserialize_bytes(raw) == [b"15:15", b"14:14", b"13:13", b"15:0", b"14:1", b"13:2"]
+    assert deserialize_bytes(raw) == [
+        b"15:15",
+        b"14:14",
+        b"13:13",
+        b"15:0",
+        b"14:1",
+        b"13:2",
+    ]
 
 
 def test_ties_keep_lower_index_first(grpc_stub):
     a = np.full((1, 16), 7, dtype=np.int32)
 
-    response = grpc_stub.ModelInfer(_request(a, np.zeros_like(a), _count(2)), timeout=DEADLINE)
+    response = grpc_stub.ModelInfer(
+        _request(a, np.zeros_like(a), _count(2)), timeout=DEADLINE
+    )
 
     assert deserialize_bytes(_outputs(response)["OUTPUT0"][1]) == [b"7:0", b"7:1"]
 
@@ -72,7 +84,12 @@ def test_other_outputs_stay_tensors(grpc_stub):
 
 @pytest.mark.parametrize(
     "parameter",
-    [_count(0), _count(-2), pb.InferParameter(string_param="3"), pb.InferParameter(bool_param=True)],
+    [
+        _count(0),
+        _count(-2),
+        pb.InferParameter(string_param="3"),
+        pb.InferParameter(bool_param=True),
+    ],
     ids=["zero", "negative", "string", "bool"],
 )
 def test_bad_classification_parameter(grpc_stub, parameter):
@@ -82,7 +99,9 @@ def test_bad_classification_parameter(grpc_stub, parameter):
         grpc_stub.ModelInfer(_request(a, a, parameter), timeout=DEADLINE)
 
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "OUTPUT0" in info.value.details() and "classification" in info.value.details()
+    assert (
+        "OUTPUT0" in info.value.details() and "classification" in info.value.details()
+    )
 
 
 def test_bytes_output_cannot_be_classified(grpc_stub):

@@ -23,7 +23,9 @@ def test_demo_model_ready(grpc_stub, name):
 
 
 def test_unknown_model_not_ready(grpc_stub):
-    response = grpc_stub.ModelReady(pb.ModelReadyRequest(name="absent"), timeout=DEADLINE)
+    response = grpc_stub.ModelReady(
+        pb.ModelReadyRequest(name="absent"), timeout=DEADLINE
+    )
 
     assert not response.ready
 

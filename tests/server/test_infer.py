@@ -148,8 +148,10 @@ STRING_CASES = [
 def test_simple_string_exact(grpc_stub, a, b):
     column = [str(a).encode()] + [b"0"] * 15
     other = [str(b).encode()] + [b"0"] * 15
-    inputs = {"INPUT0": ("BYTES", _objects(column, (1, 16))),
-              "INPUT1": ("BYTES", _objects(other, (1, 16)))}
+    inputs = {
+        "INPUT0": ("BYTES", _objects(column, (1, 16))),
+        "INPUT1": ("BYTES", _objects(other, (1, 16))),
+    }
 
     response = grpc_stub.ModelInfer(
         infer_request("simple_string", inputs), timeout=DEADLINE
@@ -231,4 +233,3 @@ def test_decoupled_model_refused(grpc_stub):
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "repeat_int32" in error.details()
     assert "ModelStreamInfer" in error.details()
-

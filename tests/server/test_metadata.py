@@ -13,14 +13,22 @@ PAIR_OUT = [("OUTPUT0", 16), ("OUTPUT1", 16)]
 
 # name -> (max_batch_size, inputs, outputs); tensors are (name, datatype, dims).
 MODELS = {
-    "simple": (8, [(n, "INT32", [d]) for n, d in PAIR_IN],
-               [(n, "INT32", [d]) for n, d in PAIR_OUT]),
-    "simple_int8": (8, [(n, "INT8", [d]) for n, d in PAIR_IN],
-                    [(n, "INT8", [d]) for n, d in PAIR_OUT]),
-    "simple_string": (8, [(n, "BYTES", [d]) for n, d in PAIR_IN],
-                      [(n, "BYTES", [d]) for n, d in PAIR_OUT]),
-    "simple_identity": (8, [("INPUT0", "BYTES", [-1])],
-                        [("OUTPUT0", "BYTES", [-1])]),
+    "simple": (
+        8,
+        [(n, "INT32", [d]) for n, d in PAIR_IN],
+        [(n, "INT32", [d]) for n, d in PAIR_OUT],
+    ),
+    "simple_int8": (
+        8,
+        [(n, "INT8", [d]) for n, d in PAIR_IN],
+        [(n, "INT8", [d]) for n, d in PAIR_OUT],
+    ),
+    "simple_string": (
+        8,
+        [(n, "BYTES", [d]) for n, d in PAIR_IN],
+        [(n, "BYTES", [d]) for n, d in PAIR_OUT],
+    ),
+    "simple_identity": (8, [("INPUT0", "BYTES", [-1])], [("OUTPUT0", "BYTES", [-1])]),
     "simple_sequence": (8, [("INPUT", "INT32", [1])], [("OUTPUT", "INT32", [1])]),
     "identity_fp32": (0, [("INPUT0", "FP32", [-1])], [("OUTPUT0", "FP32", [-1])]),
     "repeat_int32": (
@@ -30,8 +38,14 @@ MODELS = {
     ),
 }
 
-CONFIG_TYPES = {"INT32": mc.TYPE_INT32, "INT8": mc.TYPE_INT8,
-                "UINT32": mc.TYPE_UINT32, "BYTES": mc.TYPE_STRING, "FP32": mc.TYPE_FP32}
+CONFIG_TYPES = {
+    "INT32": mc.TYPE_INT32,
+    "INT8": mc.TYPE_INT8,
+    "UINT32": mc.TYPE_UINT32,
+    "BYTES": mc.TYPE_STRING,
+    "FP32": mc.TYPE_FP32,
+}
+
 
 def _metadata_view(tensors):
     return [(t.name, t.datatype, list(t.shape)) for t in tensors]
@@ -61,9 +75,7 @@ def test_model_metadata(grpc_stub, name):
     assert response.name == name
     assert list(response.versions) == ["1"]
     assert _metadata_view(response.inputs) == [(n, t, lead + d) for n, t, d in inputs]
-    assert _metadata_view(response.outputs) == [
-        (n, t, lead + d) for n, t, d in outputs
-    ]
+    assert _metadata_view(response.outputs) == [(n, t, lead + d) for n, t, d in outputs]
 
 
 @pytest.mark.parametrize("version", ["", "1"], ids=["latest", "explicit"])
@@ -102,8 +114,10 @@ def test_sequence_config_control_inputs(grpc_stub):
     controls = {c.name: list(c.control) for c in batching.control_input}
     assert sorted(controls) == ["READY", "START"]
     kinds = {name: [k.kind for k in ks] for name, ks in controls.items()}
-    assert kinds == {"START": [control.CONTROL_SEQUENCE_START],
-                     "READY": [control.CONTROL_SEQUENCE_READY]}
+    assert kinds == {
+        "START": [control.CONTROL_SEQUENCE_START],
+        "READY": [control.CONTROL_SEQUENCE_READY],
+    }
     assert all(list(ks[0].int32_false_true) == [0, 1] for ks in controls.values())
     assert batching.max_sequence_idle_microseconds == 1_000_000
 
@@ -131,7 +145,8 @@ VERSIONS = [
 
 @pytest.mark.parametrize("rpc", ["ModelMetadata", "ModelConfig"], ids=str)
 @pytest.mark.parametrize(
-    "version, code", VERSIONS,
+    "version, code",
+    VERSIONS,
     ids=["word", "negative", "decimal", "superscript", "two", "zero", "huge"],
 )
 def test_bad_version(grpc_stub, rpc, version, code):

@@ -19,11 +19,17 @@ from tests.server.helpers import (
     sequence_request,
     simple_request,
 )
-from tests.server_fixture import LOOPBACK_OPTIONS
-from tests.server_fixture import channel, grpc_stub, server  # noqa: F401
+from tests.server_fixture import LOOPBACK_OPTIONS, channel, grpc_stub, server  # noqa: F401
 
-MODELS = ["identity_fp32", "repeat_int32", "simple", "simple_identity", "simple_int8",
-          "simple_sequence", "simple_string"]
+MODELS = [
+    "identity_fp32",
+    "repeat_int32",
+    "simple",
+    "simple_identity",
+    "simple_int8",
+    "simple_sequence",
+    "simple_string",
+]
 INTERNAL = grpc.StatusCode.INTERNAL
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 UNAVAILABLE_MESSAGE = "Request for unknown model: 'simple' has no available versions"
@@ -114,8 +120,9 @@ def test_unloaded_model_refuses_requests(grpc_stub, rpc):
 def test_unloaded_model_refuses_stream_requests(grpc_stub):
     _unload(grpc_stub)
 
-    responses = list(grpc_stub.ModelStreamInfer(iter([simple_request()]),
-                                                 timeout=DEADLINE))
+    responses = list(
+        grpc_stub.ModelStreamInfer(iter([simple_request()]), timeout=DEADLINE)
+    )
 
     assert [r.error_message for r in responses] == [UNAVAILABLE_MESSAGE]
 
@@ -145,8 +152,10 @@ def test_unload_dependents_accepted(grpc_stub, value):
 
 
 def test_unload_unknown_model(grpc_stub):
-    error = rpc_error(grpc_stub.RepositoryModelUnload,
-                      pb.RepositoryModelUnloadRequest(model_name="absent"))
+    error = rpc_error(
+        grpc_stub.RepositoryModelUnload,
+        pb.RepositoryModelUnloadRequest(model_name="absent"),
+    )
 
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert "'absent'" in error.details()
@@ -154,8 +163,10 @@ def test_unload_unknown_model(grpc_stub):
 
 @pytest.mark.parametrize(
     "key, parameter, fragment",
-    [("unload_dependents", _param(string_param="yes"), "'unload_dependents'"),
-     ("cascade", _param(bool_param=True), "'cascade'")],
+    [
+        ("unload_dependents", _param(string_param="yes"), "'unload_dependents'"),
+        ("cascade", _param(bool_param=True), "'cascade'"),
+    ],
     ids=["wrong_type", "unknown_key"],
 )
 def test_unload_bad_parameter(grpc_stub, key, parameter, fragment):
@@ -202,8 +213,9 @@ def test_config_override_keeps_other_fields(grpc_stub):
 
     _load(grpc_stub, config=json.dumps(override))
 
-    config = grpc_stub.ModelConfig(pb.ModelConfigRequest(name="simple"),
-                                   timeout=DEADLINE).config
+    config = grpc_stub.ModelConfig(
+        pb.ModelConfigRequest(name="simple"), timeout=DEADLINE
+    ).config
     assert config.max_batch_size == 4
     assert config.parameters["note"].string_value == "x"
     assert [t.name for t in config.input] == ["INPUT0", "INPUT1"]
@@ -223,8 +235,9 @@ def test_reload_without_config_resets_override(grpc_stub):
 def test_override_reaches_metadata_without_batching(grpc_stub):
     _load(grpc_stub, config='{"max_batch_size": 0}')
 
-    metadata = grpc_stub.ModelMetadata(pb.ModelMetadataRequest(name="simple"),
-                                       timeout=DEADLINE)
+    metadata = grpc_stub.ModelMetadata(
+        pb.ModelMetadataRequest(name="simple"), timeout=DEADLINE
+    )
 
     assert [list(t.shape) for t in metadata.inputs] == [[16], [16]]
     assert _max_batch_size(grpc_stub) == 0
@@ -241,8 +254,11 @@ BAD_CONFIGS = [
     ("negative", '{"max_batch_size": -1}', "-1"),
     ("renamed", '{"name": "other"}', "'name'"),
     ("new_inputs", '{"input": []}', "'input'"),
-    ("decoupled", '{"model_transaction_policy": {"decoupled": true}}',
-     "'model_transaction_policy'"),
+    (
+        "decoupled",
+        '{"model_transaction_policy": {"decoupled": true}}',
+        "'model_transaction_policy'",
+    ),
 ]
 
 
@@ -297,10 +313,12 @@ def test_file_with_config_is_accepted(grpc_stub):
 
 @pytest.mark.parametrize(
     "key, parameter, fragment",
-    [("config", _param(int64_param=16), "'config'"),
-     ("file:1/model.py", _param(string_param="x"), "'file:1/model.py'"),
-     ("file:../escape", _param(bytes_param=b"x"), "'file:../escape'"),
-     ("colour", _param(string_param="red"), "'colour'")],
+    [
+        ("config", _param(int64_param=16), "'config'"),
+        ("file:1/model.py", _param(string_param="x"), "'file:1/model.py'"),
+        ("file:../escape", _param(bytes_param=b"x"), "'file:../escape'"),
+        ("colour", _param(string_param="red"), "'colour'"),
+    ],
     ids=["config_not_string", "file_not_bytes", "file_escapes", "unknown_key"],
 )
 def test_load_bad_parameter(grpc_stub, key, parameter, fragment):
@@ -315,8 +333,9 @@ def test_load_bad_parameter(grpc_stub, key, parameter, fragment):
     assert fragment in error.details()
 
 
-@pytest.mark.parametrize("rpc", ["RepositoryIndex", "RepositoryModelLoad",
-                                 "RepositoryModelUnload"])
+@pytest.mark.parametrize(
+    "rpc", ["RepositoryIndex", "RepositoryModelLoad", "RepositoryModelUnload"]
+)
 def test_named_repository_refused(grpc_stub, rpc):
     request = getattr(pb, f"{rpc}Request")(repository_name="elsewhere")
     if rpc != "RepositoryIndex":
@@ -356,8 +375,14 @@ def _stub(process):
 
 
 def test_explicit_mode_loads_only_named_models():
-    args = ["--model-control-mode", "explicit", "--load-model", "simple",
-            "--load-model", "simple_string"]
+    args = [
+        "--model-control-mode",
+        "explicit",
+        "--load-model",
+        "simple",
+        "--load-model",
+        "simple_string",
+    ]
     with ServerProcess(extra_args=args) as process:
         channel, stub = _stub(process)
         with channel:
@@ -374,7 +399,10 @@ def test_explicit_mode_loads_only_named_models():
     assert not int8_ready
     assert sorted(after) == ["simple", "simple_int8", "simple_string"]
     assert [s.name for s in stats.model_stats] == [
-        "simple", "simple_int8", "simple_string"]
+        "simple",
+        "simple_int8",
+        "simple_string",
+    ]
 
 
 def test_explicit_mode_without_models_serves_none():
@@ -383,8 +411,9 @@ def test_explicit_mode_without_models_serves_none():
         with channel:
             index = _index(stub)
             error = rpc_error(stub.ModelInfer, simple_request())
-            stats_error = rpc_error(stub.ModelStatistics,
-                                    pb.ModelStatisticsRequest(name="simple"))
+            stats_error = rpc_error(
+                stub.ModelStatistics, pb.ModelStatisticsRequest(name="simple")
+            )
             _load(stub)
             response = stub.ModelInfer(simple_request(), timeout=DEADLINE)
 
@@ -408,9 +437,11 @@ def test_explicit_mode_star_loads_every_model():
 
 @pytest.mark.parametrize(
     "args, fragment",
-    [(["--model-control-mode", "explicit", "--load-model", "absent"], "'absent'"),
-     (["--load-model", "simple"], "--load-model"),
-     (["--model-control-mode", "lazy"], "lazy")],
+    [
+        (["--model-control-mode", "explicit", "--load-model", "absent"], "'absent'"),
+        (["--load-model", "simple"], "--load-model"),
+        (["--model-control-mode", "lazy"], "lazy"),
+    ],
     ids=["unknown_model", "load_without_explicit", "unknown_mode"],
 )
 def test_bad_startup_arguments(args, fragment):

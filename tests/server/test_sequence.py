@@ -172,7 +172,11 @@ def test_sequence_over_stream(grpc_stub):
     responses = list(grpc_stub.ModelStreamInfer(iter(requests), timeout=DEADLINE))
 
     assert [r.error_message for r in responses] == [
-        "", "", _no_start(5001), "", _no_start(5000)
+        "",
+        "",
+        _no_start(5001),
+        "",
+        _no_start(5000),
     ]
     answered = [responses[i].infer_response for i in (0, 1, 3)]
     assert [output(r, "OUTPUT").tolist() for r in answered] == [[[2]], [[2]], [[3]]]

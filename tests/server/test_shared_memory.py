@@ -93,8 +93,9 @@ def _place(tensor, region, byte_size, offset=None, uint=False):
         tensor.parameters["shared_memory_offset"].int64_param = offset
 
 
-def _simple_shm_request(region, in_shm=("INPUT0", "INPUT1"),
-                        out_shm=("OUTPUT0", "OUTPUT1"), sizes=None):
+def _simple_shm_request(
+    region, in_shm=("INPUT0", "INPUT1"), out_shm=("OUTPUT0", "OUTPUT1"), sizes=None
+):
     """simple, batch 1: shm inputs at 0 and 64, shm outputs at 128 and 192."""
     a, b = simple_inputs()
     sizes = sizes or {}
@@ -134,7 +135,8 @@ def test_register_status_unregister(grpc_stub, shm):
     assert _status(grpc_stub) == {"region-a": expected}
     assert _status(grpc_stub, "region-a") == {"region-a": expected}
     grpc_stub.SystemSharedMemoryUnregister(
-        pb.SystemSharedMemoryUnregisterRequest(name="region-a"), timeout=DEADLINE)
+        pb.SystemSharedMemoryUnregisterRequest(name="region-a"), timeout=DEADLINE
+    )
     assert _status(grpc_stub) == {}
 
 
@@ -155,8 +157,18 @@ def test_whole_file_and_last_byte_fit(grpc_stub, shm):
     assert sorted(_status(grpc_stub)) == ["last", "whole"]
 
 
-BAD_KEYS = ["../etc/passwd", "/../etc/passwd", "/a/b", "a/b", "", "/", "..",
-            "/..", "/oip-test/..", "x\x00y"]
+BAD_KEYS = [
+    "../etc/passwd",
+    "/../etc/passwd",
+    "/a/b",
+    "a/b",
+    "",
+    "/",
+    "..",
+    "/..",
+    "/oip-test/..",
+    "x\x00y",
+]
 
 
 @pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
@@ -206,8 +218,13 @@ def test_directory_refused(grpc_stub):
 
 @pytest.mark.parametrize(
     "offset, byte_size, fragment",
-    [(0, 4097, "4097"), (4000, 97, "4000"), (4096, 1, "4096"), (0, 0, "byte_size"),
-     (2**63, 2**63, "exceeds")],
+    [
+        (0, 4097, "4097"),
+        (4000, 97, "4000"),
+        (4096, 1, "4096"),
+        (0, 0, "byte_size"),
+        (2**63, 2**63, "exceeds"),
+    ],
     ids=["too_big", "past_end", "offset_at_end", "empty", "huge"],
 )
 def test_region_outside_object(grpc_stub, shm, offset, byte_size, fragment):
@@ -238,8 +255,9 @@ def test_empty_name_refused(grpc_stub, shm):
     assert error.code() == INVALID
 
 
-@pytest.mark.parametrize("rpc", ["SystemSharedMemoryStatus",
-                                 "SystemSharedMemoryUnregister"])
+@pytest.mark.parametrize(
+    "rpc", ["SystemSharedMemoryStatus", "SystemSharedMemoryUnregister"]
+)
 def test_unknown_region(grpc_stub, rpc):
     request = getattr(pb, f"{rpc}Request")(name="nowhere")
 
@@ -256,7 +274,8 @@ def test_unregister_all(grpc_stub, shm, server):
     mapped = _maps(server.pid)
 
     grpc_stub.SystemSharedMemoryUnregister(
-        pb.SystemSharedMemoryUnregisterRequest(name=""), timeout=DEADLINE)
+        pb.SystemSharedMemoryUnregisterRequest(name=""), timeout=DEADLINE
+    )
 
     assert _status(grpc_stub) == {}
     assert mapped.count(os.path.join(SHM, key)) == 3
@@ -269,7 +288,8 @@ def test_unregister_one_unmaps_it(grpc_stub, shm, server):
     _register(grpc_stub, "drop", drop, 64)
 
     grpc_stub.SystemSharedMemoryUnregister(
-        pb.SystemSharedMemoryUnregisterRequest(name="drop"), timeout=DEADLINE)
+        pb.SystemSharedMemoryUnregisterRequest(name="drop"), timeout=DEADLINE
+    )
 
     maps = _maps(server.pid)
     assert os.path.join(SHM, keep) in maps
@@ -308,8 +328,13 @@ def test_uint64_byte_size(grpc_stub, shm):
     _register(grpc_stub, "u", key, 256)
     request = _simple_shm_request("u", out_shm=())
     for tensor in request.inputs:
-        _place(tensor, "u", 64, offset=tensor.parameters["shared_memory_offset"]
-               .int64_param, uint=True)
+        _place(
+            tensor,
+            "u",
+            64,
+            offset=tensor.parameters["shared_memory_offset"].int64_param,
+            uint=True,
+        )
 
     response = grpc_stub.ModelInfer(request, timeout=DEADLINE)
 
@@ -425,18 +450,35 @@ def test_input_byte_size_must_match(grpc_stub, shm):
     key = shm(256)
     _register(grpc_stub, "r", key, 256)
 
-    _refusal(grpc_stub, _simple_shm_request("r", sizes={"INPUT0": 60}),
-             "'INPUT0'", "'r'", "60", "64")
-    _refusal(grpc_stub, _simple_shm_request("r", sizes={"INPUT1": 68}),
-             "'INPUT1'", "'r'", "68", "64")
+    _refusal(
+        grpc_stub,
+        _simple_shm_request("r", sizes={"INPUT0": 60}),
+        "'INPUT0'",
+        "'r'",
+        "60",
+        "64",
+    )
+    _refusal(
+        grpc_stub,
+        _simple_shm_request("r", sizes={"INPUT1": 68}),
+        "'INPUT1'",
+        "'r'",
+        "68",
+        "64",
+    )
 
 
 def test_input_outside_region(grpc_stub, shm):
     key = shm(4096)
     _register(grpc_stub, "short", key, 100)
 
-    _refusal(grpc_stub, _simple_shm_request("short", out_shm=()),
-             "'INPUT1'", "'short'", "100")
+    _refusal(
+        grpc_stub,
+        _simple_shm_request("short", out_shm=()),
+        "'INPUT1'",
+        "'short'",
+        "100",
+    )
 
 
 def test_output_outside_region(grpc_stub, shm):
@@ -481,11 +523,19 @@ def test_shared_memory_and_typed_contents(grpc_stub, shm):
 
 @pytest.mark.parametrize(
     "key, parameter, fragment",
-    [("shared_memory_byte_size", pb.InferParameter(string_param="64"),
-      "shared_memory_byte_size"),
-     ("shared_memory_offset", pb.InferParameter(int64_param=-4), "-4"),
-     ("shared_memory_region", pb.InferParameter(int64_param=1),
-      "shared_memory_region")],
+    [
+        (
+            "shared_memory_byte_size",
+            pb.InferParameter(string_param="64"),
+            "shared_memory_byte_size",
+        ),
+        ("shared_memory_offset", pb.InferParameter(int64_param=-4), "-4"),
+        (
+            "shared_memory_region",
+            pb.InferParameter(int64_param=1),
+            "shared_memory_region",
+        ),
+    ],
     ids=["byte_size_string", "negative_offset", "region_not_string"],
 )
 def test_bad_shared_memory_parameter(grpc_stub, shm, key, parameter, fragment):
@@ -517,7 +567,8 @@ def test_unregistered_region_refused_afterwards(grpc_stub, shm):
     _register(grpc_stub, "gone", key, 256)
     grpc_stub.ModelInfer(_simple_shm_request("gone"), timeout=DEADLINE)
     grpc_stub.SystemSharedMemoryUnregister(
-        pb.SystemSharedMemoryUnregisterRequest(name="gone"), timeout=DEADLINE)
+        pb.SystemSharedMemoryUnregisterRequest(name="gone"), timeout=DEADLINE
+    )
 
     _refusal(grpc_stub, _simple_shm_request("gone"), "'INPUT0'", "'gone'")
 
@@ -536,8 +587,11 @@ def test_stream_with_shared_memory(grpc_stub, shm):
     a, b = _fill_simple_inputs(key)
     _register(grpc_stub, "stream", key, 256)
 
-    responses = list(grpc_stub.ModelStreamInfer(
-        iter([_simple_shm_request("stream")]), timeout=DEADLINE))
+    responses = list(
+        grpc_stub.ModelStreamInfer(
+            iter([_simple_shm_request("stream")]), timeout=DEADLINE
+        )
+    )
 
     assert [r.error_message for r in responses] == [""]
     assert len(responses[0].infer_response.raw_output_contents) == 0
@@ -589,7 +643,9 @@ def test_cuda_unregister_all(grpc_stub):
 
 
 def test_cuda_region_in_request_unknown(grpc_stub):
-    rpc_error(grpc_stub.CudaSharedMemoryRegister,
-              pb.CudaSharedMemoryRegisterRequest(name="gpu-region", byte_size=64))
+    rpc_error(
+        grpc_stub.CudaSharedMemoryRegister,
+        pb.CudaSharedMemoryRegisterRequest(name="gpu-region", byte_size=64),
+    )
 
     _refusal(grpc_stub, _simple_shm_request("gpu-region"), "'INPUT0'", "'gpu-region'")

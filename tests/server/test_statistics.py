@@ -20,8 +20,15 @@ from tests.server.helpers import (
 )
 from tests.server_fixture import channel, grpc_stub, server  # noqa: F401
 
-MODELS = ["identity_fp32", "repeat_int32", "simple", "simple_identity", "simple_int8",
-          "simple_sequence", "simple_string"]
+MODELS = [
+    "identity_fp32",
+    "repeat_int32",
+    "simple",
+    "simple_identity",
+    "simple_int8",
+    "simple_sequence",
+    "simple_string",
+]
 STAGES = ["queue", "compute_input", "compute_infer", "compute_output"]
 
 
@@ -56,8 +63,7 @@ def _bad_shape():
 
 
 def test_every_model_listed(grpc_stub):
-    response = grpc_stub.ModelStatistics(pb.ModelStatisticsRequest(),
-                                         timeout=DEADLINE)
+    response = grpc_stub.ModelStatistics(pb.ModelStatisticsRequest(), timeout=DEADLINE)
 
     assert [s.name for s in response.model_stats] == MODELS
     assert {s.version for s in response.model_stats} == {"1"}
@@ -151,8 +157,10 @@ def test_stream_requests_counted(grpc_stub):
     assert after.inference_count - before.inference_count == 3
     assert _delta(_duration(after, "success"), _duration(before, "success"))[0] == 2
     assert _delta(_duration(after, "fail"), _duration(before, "fail"))[0] == 1
-    assert _delta(_duration(after, "compute_infer"),
-                  _duration(before, "compute_infer"))[0] == 2
+    assert (
+        _delta(_duration(after, "compute_infer"), _duration(before, "compute_infer"))[0]
+        == 2
+    )
 
 
 def test_decoupled_responses_counted(grpc_stub):
@@ -165,8 +173,9 @@ def test_decoupled_responses_counted(grpc_stub):
     assert len(responses) == 4
     assert after.inference_count - before.inference_count == 1
     assert after.execution_count - before.execution_count == 1
-    count, ns = _delta(_duration(after, "compute_infer"),
-                       _duration(before, "compute_infer"))
+    count, ns = _delta(
+        _duration(after, "compute_infer"), _duration(before, "compute_infer")
+    )
     assert count == 1 and ns >= 3_000_000  # three 1 ms delays
     for index in ("0", "1", "2"):
         now, old = after.response_stats[index], before.response_stats[index]
@@ -189,9 +198,11 @@ def test_decoupled_refused_on_unary_counts_failure(grpc_stub):
 
 def test_typed_requests_counted_for_their_model(grpc_stub):
     before = _stats(grpc_stub, "simple_sequence")
-    request = infer_request("simple_sequence",
-                            {"INPUT": ("INT32", np.array([[3]], dtype=np.int32))},
-                            typed=True)
+    request = infer_request(
+        "simple_sequence",
+        {"INPUT": ("INT32", np.array([[3]], dtype=np.int32))},
+        typed=True,
+    )
     request.parameters["sequence_id"].int64_param = 99
     request.parameters["sequence_start"].bool_param = True
     request.parameters["sequence_end"].bool_param = True
@@ -209,9 +220,11 @@ def test_version_selects_model(grpc_stub, version):
 
 @pytest.mark.parametrize(
     "name, version, code",
-    [("absent", "", grpc.StatusCode.NOT_FOUND),
-     ("simple", "2", grpc.StatusCode.NOT_FOUND),
-     ("simple", "one", grpc.StatusCode.INVALID_ARGUMENT)],
+    [
+        ("absent", "", grpc.StatusCode.NOT_FOUND),
+        ("simple", "2", grpc.StatusCode.NOT_FOUND),
+        ("simple", "one", grpc.StatusCode.INVALID_ARGUMENT),
+    ],
     ids=["unknown_model", "unknown_version", "bad_version"],
 )
 def test_statistics_refused(grpc_stub, name, version, code):

@@ -63,8 +63,10 @@ def test_repeat_one_response_per_element(grpc_stub, final):
 def test_repeat_empty_final_response(grpc_stub):
     values = [7, 8, 9]
 
-    responses = [r.infer_response for r in _stream(
-        grpc_stub, [repeat_request(values, final=True, id="fin")])]
+    responses = [
+        r.infer_response
+        for r in _stream(grpc_stub, [repeat_request(values, final=True, id="fin")])
+    ]
 
     assert len(responses) == len(values) + 1
     assert [_repeated(r) for r in responses[:-1]] == [(7, 0), (8, 1), (9, 2)]
@@ -90,7 +92,9 @@ def test_repeat_delays_keep_order(grpc_stub):
     responses = _stream(grpc_stub, [request])
 
     assert [_repeated(r.infer_response) for r in responses] == [
-        (10, 0), (20, 1), (30, 2)
+        (10, 0),
+        (20, 1),
+        (30, 2),
     ]
     assert time.monotonic() - started >= 0.2
 
@@ -118,14 +122,23 @@ def _missing_input1():
 
 ERRORS = [
     ("missing_input", _missing_input1(), ["INPUT1", "missing", "'simple'"]),
-    ("unknown_model", repeat_request([1], model="absent"),
-     ["Request for unknown model: 'absent' is not found"]),
-    ("delay_shape", repeat_request([1, 2, 3], delays=[0]),
-     ["'DELAY'", "'repeat_int32'"]),
+    (
+        "unknown_model",
+        repeat_request([1], model="absent"),
+        ["Request for unknown model: 'absent' is not found"],
+    ),
+    (
+        "delay_shape",
+        repeat_request([1, 2, 3], delays=[0]),
+        ["'DELAY'", "'repeat_int32'"],
+    ),
     ("delay_limit", repeat_request([1], delays=[20_000]), ["'DELAY'", "20000"]),
     ("wait_limit", repeat_request([1], wait=60_000), ["'WAIT'", "60000"]),
-    ("delay_max_uint32", repeat_request([1], delays=[2**32 - 1]),
-     ["'DELAY'", str(2**32 - 1)]),
+    (
+        "delay_max_uint32",
+        repeat_request([1], delays=[2**32 - 1]),
+        ["'DELAY'", str(2**32 - 1)],
+    ),
 ]
 
 

@@ -29,8 +29,11 @@ LOG_DEFAULTS = {
     "log_verbose_level": 0,
     "log_format": "default",
 }
-LOG_TYPES = {"log_file": "string_param", "log_format": "string_param",
-             "log_verbose_level": "uint32_param"}
+LOG_TYPES = {
+    "log_file": "string_param",
+    "log_format": "string_param",
+    "log_verbose_level": "uint32_param",
+}
 
 
 def _trace(stub, model="", **settings):
@@ -75,11 +78,13 @@ def test_trace_defaults(grpc_stub):
 
 
 def test_trace_global_update_merges(grpc_stub):
-    updated = _trace(grpc_stub, trace_rate=["50"],
-                     trace_level=["TIMESTAMPS", "TENSORS"])
+    updated = _trace(
+        grpc_stub, trace_rate=["50"], trace_level=["TIMESTAMPS", "TENSORS"]
+    )
 
-    expected = dict(TRACE_DEFAULTS, trace_rate=["50"],
-                    trace_level=["TIMESTAMPS", "TENSORS"])
+    expected = dict(
+        TRACE_DEFAULTS, trace_rate=["50"], trace_level=["TIMESTAMPS", "TENSORS"]
+    )
     assert updated == expected
     assert _trace(grpc_stub) == expected
     assert _trace(grpc_stub, "simple") == expected
@@ -168,11 +173,21 @@ def test_log_defaults(grpc_stub):
 
 
 def test_log_update_stored(grpc_stub):
-    updated = _log(grpc_stub, log_verbose_level=2, log_format="ISO8601",
-                   log_file="/tmp/oip.log", log_warning=False)
+    updated = _log(
+        grpc_stub,
+        log_verbose_level=2,
+        log_format="ISO8601",
+        log_file="/tmp/oip.log",
+        log_warning=False,
+    )
 
-    expected = dict(LOG_DEFAULTS, log_verbose_level=2, log_format="ISO8601",
-                    log_file="/tmp/oip.log", log_warning=False)
+    expected = dict(
+        LOG_DEFAULTS,
+        log_verbose_level=2,
+        log_format="ISO8601",
+        log_file="/tmp/oip.log",
+        log_warning=False,
+    )
     assert updated == expected
     assert _log(grpc_stub) == expected
 
@@ -221,14 +236,23 @@ def test_info_switch_silences_info_log(grpc_stub, server):
 
 BAD_LOG = [
     ("unknown_key", "log_colour", pb.LogSettingsRequest.SettingValue(bool_param=True)),
-    ("info_as_string", "log_info",
-     pb.LogSettingsRequest.SettingValue(string_param="true")),
-    ("verbose_as_bool", "log_verbose_level",
-     pb.LogSettingsRequest.SettingValue(bool_param=True)),
+    (
+        "info_as_string",
+        "log_info",
+        pb.LogSettingsRequest.SettingValue(string_param="true"),
+    ),
+    (
+        "verbose_as_bool",
+        "log_verbose_level",
+        pb.LogSettingsRequest.SettingValue(bool_param=True),
+    ),
     ("file_as_number", "log_file", pb.LogSettingsRequest.SettingValue(uint32_param=1)),
     ("unset", "log_error", pb.LogSettingsRequest.SettingValue()),
-    ("bad_format", "log_format",
-     pb.LogSettingsRequest.SettingValue(string_param="xml")),
+    (
+        "bad_format",
+        "log_format",
+        pb.LogSettingsRequest.SettingValue(string_param="xml"),
+    ),
 ]
 
 
@@ -253,8 +277,13 @@ def test_extensions(grpc_stub):
     response = grpc_stub.ServerMetadata(pb.ServerMetadataRequest(), timeout=DEADLINE)
 
     assert set(response.extensions) >= {
-        "model_repository", "model_repository(unload_dependents)", "statistics",
-        "system_shared_memory", "trace", "logging", "model_configuration",
+        "model_repository",
+        "model_repository(unload_dependents)",
+        "statistics",
+        "system_shared_memory",
+        "trace",
+        "logging",
+        "model_configuration",
         "sequence",
     }
     assert "cuda_shared_memory" not in response.extensions

@@ -14,11 +14,24 @@ from oip.server._server import ReferenceServer, ServerTls
 
 
 def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="oip-server", description="The oip reference inference server (gRPC).")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port; 0 picks a free one (default 8001)")
-    parser.add_argument("--port-file", help="write the bound gRPC port to this file once serving")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser = argparse.ArgumentParser(
+        prog="oip-server", description="The oip reference inference server (gRPC)."
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=8001,
+        help="gRPC port; 0 picks a free one (default 8001)",
+    )
+    parser.add_argument(
+        "--port-file", help="write the bound gRPC port to this file once serving"
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     parser.add_argument(
         "--model-control-mode",
         default="none",
@@ -33,8 +46,12 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         metavar="NAME",
         help="in explicit mode, a model to load at start ('*' for all); repeatable",
     )
-    parser.add_argument("--tls-cert-file", metavar="PEM", help="serve TLS with this certificate")
-    parser.add_argument("--tls-key-file", metavar="PEM", help="the certificate's private key")
+    parser.add_argument(
+        "--tls-cert-file", metavar="PEM", help="serve TLS with this certificate"
+    )
+    parser.add_argument(
+        "--tls-key-file", metavar="PEM", help="the certificate's private key"
+    )
     parser.add_argument(
         "--tls-client-ca-file",
         metavar="PEM",
@@ -64,7 +81,9 @@ async def _serve(args: argparse.Namespace) -> int:
             grpc_port=args.grpc_port,
             model_control_mode=args.model_control_mode,
             load_models=args.load_model,
-            tls=ServerTls(args.tls_cert_file, args.tls_key_file, args.tls_client_ca_file)
+            tls=ServerTls(
+                args.tls_cert_file, args.tls_key_file, args.tls_client_ca_file
+            )
             if args.tls_cert_file
             else None,
         )
@@ -87,7 +106,9 @@ async def _serve(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the server until SIGINT or SIGTERM; returns the exit status."""
     args = _parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     return asyncio.run(_serve(args))
 
 

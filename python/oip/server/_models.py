@@ -26,7 +26,12 @@ MAX_DELAY_MS = 10_000
 # simple_string's operands, so sums stay within Python's 4300-digit int/str limit.
 MAX_DECIMAL_DIGITS = 4000
 
-_CONFIG_TYPES = {datatype: getattr(mc, "TYPE_STRING" if datatype is DataType.BYTES else f"TYPE_{datatype.value}") for datatype in DataType}
+_CONFIG_TYPES = {
+    datatype: getattr(
+        mc, "TYPE_STRING" if datatype is DataType.BYTES else f"TYPE_{datatype.value}"
+    )
+    for datatype in DataType
+}
 
 
 @dataclass
@@ -59,7 +64,9 @@ class Model:
         """One response's outputs (models that are not decoupled)."""
         raise NotImplementedError
 
-    async def compute_stream(self, inputs: Arrays, context: Context) -> AsyncIterator[dict[str, np.ndarray]]:
+    async def compute_stream(
+        self, inputs: Arrays, context: Context
+    ) -> AsyncIterator[dict[str, np.ndarray]]:
         """Each response's outputs in turn (decoupled models)."""
         yield self.compute(inputs, context)
 
@@ -72,9 +79,13 @@ class Model:
             max_batch_size=self.max_batch_size,
         )
         for spec in self.inputs:
-            config.input.add(name=spec.name, data_type=_CONFIG_TYPES[spec.datatype], dims=spec.dims)
+            config.input.add(
+                name=spec.name, data_type=_CONFIG_TYPES[spec.datatype], dims=spec.dims
+            )
         for spec in self.outputs:
-            config.output.add(name=spec.name, data_type=_CONFIG_TYPES[spec.datatype], dims=spec.dims)
+            config.output.add(
+                name=spec.name, data_type=_CONFIG_TYPES[spec.datatype], dims=spec.dims
+            )
         config.instance_group.add(count=1, kind=mc.ModelInstanceGroup.KIND_CPU)
         if self.decoupled:
             config.model_transaction_policy.decoupled = True
@@ -142,8 +153,10 @@ class Sequence(Model):
         config = super().config()
         batching = config.sequence_batching
         batching.max_sequence_idle_microseconds = 1_000_000
-        for kind, name in ((mc.ModelSequenceBatching.Control.CONTROL_SEQUENCE_START, "START"),
-                           (mc.ModelSequenceBatching.Control.CONTROL_SEQUENCE_READY, "READY")):
+        for kind, name in (
+            (mc.ModelSequenceBatching.Control.CONTROL_SEQUENCE_START, "START"),
+            (mc.ModelSequenceBatching.Control.CONTROL_SEQUENCE_READY, "READY"),
+        ):
             control = batching.control_input.add(name=name).control.add(kind=kind)
             control.int32_false_true.extend([0, 1])
             control.data_type = mc.TYPE_INT32
@@ -154,7 +167,9 @@ class Sequence(Model):
 class Repeat(Model):
     """One response per IN element, each after DELAY[i] ms: OUT = IN[i], IDX = i."""
 
-    async def compute_stream(self, inputs: Arrays, context: Context) -> AsyncIterator[dict[str, np.ndarray]]:
+    async def compute_stream(
+        self, inputs: Arrays, context: Context
+    ) -> AsyncIterator[dict[str, np.ndarray]]:
         values, delays, wait = inputs["IN"], inputs["DELAY"], inputs["WAIT"]
         if delays.shape != values.shape:
             raise invalid(
@@ -163,7 +178,10 @@ class Repeat(Model):
             )
         for name, array in (("DELAY", delays), ("WAIT", wait)):
             if array.size and int(array.max()) > MAX_DELAY_MS:
-                raise invalid(f"input '{name}' of model '{self.name}' asks for {int(array.max())} ms; the limit is {MAX_DELAY_MS} ms")
+                raise invalid(
+                    f"input '{name}' of model '{self.name}' asks for "
+                    f"{int(array.max())} ms; the limit is {MAX_DELAY_MS} ms"
+                )
 
         for index in range(values.shape[0]):
             await asyncio.sleep(int(delays[index]) / 1000)
@@ -178,21 +196,46 @@ def demo_models() -> dict[str, Model]:
     """The demo models by name."""
     i32, i8, u32, text = DataType.INT32, DataType.INT8, DataType.UINT32, DataType.BYTES
     models: list[Model] = [
-        AddSub("simple", (_spec("INPUT0", i32, 16), _spec("INPUT1", i32, 16)),
-               (_spec("OUTPUT0", i32, 16), _spec("OUTPUT1", i32, 16))),
-        AddSub("simple_int8", (_spec("INPUT0", i8, 16), _spec("INPUT1", i8, 16)),
-               (_spec("OUTPUT0", i8, 16), _spec("OUTPUT1", i8, 16))),
-        StringAddSub("simple_string", (_spec("INPUT0", text, 16), _spec("INPUT1", text, 16)),
-                     (_spec("OUTPUT0", text, 16), _spec("OUTPUT1", text, 16))),
-        Identity("simple_identity", (_spec("INPUT0", text, -1),), (_spec("OUTPUT0", text, -1),)),
+        AddSub(
+            "simple",
+            (_spec("INPUT0", i32, 16), _spec("INPUT1", i32, 16)),
+            (_spec("OUTPUT0", i32, 16), _spec("OUTPUT1", i32, 16)),
+        ),
+        AddSub(
+            "simple_int8",
+            (_spec("INPUT0", i8, 16), _spec("INPUT1", i8, 16)),
+            (_spec("OUTPUT0", i8, 16), _spec("OUTPUT1", i8, 16)),
+        ),
+        StringAddSub(
+            "simple_string",
+            (_spec("INPUT0", text, 16), _spec("INPUT1", text, 16)),
+            (_spec("OUTPUT0", text, 16), _spec("OUTPUT1", text, 16)),
+        ),
+        Identity(
+            "simple_identity",
+            (_spec("INPUT0", text, -1),),
+            (_spec("OUTPUT0", text, -1),),
+        ),
         # Not one of Triton's simple_* models: large FP32 tensors for benchmarks.
-        Identity("identity_fp32", (_spec("INPUT0", DataType.FP32, -1),),
-                 (_spec("OUTPUT0", DataType.FP32, -1),), max_batch_size=0),
-        Sequence("simple_sequence", (_spec("INPUT", i32, 1),), (_spec("OUTPUT", i32, 1),), sequence=True),
-        Repeat("repeat_int32",
-               (_spec("IN", i32, -1), _spec("DELAY", u32, -1), _spec("WAIT", u32, 1)),
-               (_spec("OUT", i32, 1), _spec("IDX", u32, 1)),
-               max_batch_size=0, decoupled=True),
+        Identity(
+            "identity_fp32",
+            (_spec("INPUT0", DataType.FP32, -1),),
+            (_spec("OUTPUT0", DataType.FP32, -1),),
+            max_batch_size=0,
+        ),
+        Sequence(
+            "simple_sequence",
+            (_spec("INPUT", i32, 1),),
+            (_spec("OUTPUT", i32, 1),),
+            sequence=True,
+        ),
+        Repeat(
+            "repeat_int32",
+            (_spec("IN", i32, -1), _spec("DELAY", u32, -1), _spec("WAIT", u32, 1)),
+            (_spec("OUT", i32, 1), _spec("IDX", u32, 1)),
+            max_batch_size=0,
+            decoupled=True,
+        ),
     ]
     return {model.name: model for model in models}
 
@@ -208,5 +251,7 @@ def find_model(models: Mapping[str, Model], name: str, version: str) -> Model:
     if version and not (version.isascii() and version.isdigit()):
         raise invalid(f"model '{name}': version '{version}' is not a positive integer")
     if version and version.lstrip("0") != model.version:
-        raise not_found(f"Request for unknown model: '{name}' version {version} is not found")
+        raise not_found(
+            f"Request for unknown model: '{name}' version {version} is not found"
+        )
     return model

@@ -26,7 +26,9 @@ class ServerProcess:
             channel = grpc.insecure_channel(server.url)
     """
 
-    def __init__(self, extra_args: Sequence[str] = (), startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self, extra_args: Sequence[str] = (), startup_timeout: float = 30.0
+    ) -> None:
         self._extra_args = list(extra_args)
         self._startup_timeout = startup_timeout
         self._process: Optional[subprocess.Popen[bytes]] = None
@@ -39,7 +41,7 @@ class ServerProcess:
         """host:port of the gRPC endpoint."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         """Starts the child and waits until it serves.
 
         Raises:
@@ -51,9 +53,24 @@ class ServerProcess:
         log_path = os.path.join(self._workdir.name, "log")
         self._log_path = log_path
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        command = [sys.executable, "-m", "oip.server", "--grpc-port", "0", "--port-file", port_file, *self._extra_args]
+        command = [
+            sys.executable,
+            "-m",
+            "oip.server",
+            "--grpc-port",
+            "0",
+            "--port-file",
+            port_file,
+            *self._extra_args,
+        ]
         with open(log_path, "wb") as log:
-            self._process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self._process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
         deadline = time.monotonic() + self._startup_timeout
         while not os.path.exists(port_file):
@@ -100,10 +117,15 @@ class ServerProcess:
         """The child's exit status once it has exited, else None."""
         return None if self._process is None else self._process.poll()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
         self.close()
 
     @staticmethod

@@ -89,22 +89,31 @@ def _check_override(model: Model, base: mc.ModelConfig, merged: mc.ModelConfig) 
         "input": (list(merged.input), list(base.input)),
         "output": (list(merged.output), list(base.output)),
         "model_transaction_policy": (
-            merged.model_transaction_policy, base.model_transaction_policy),
+            merged.model_transaction_policy,
+            base.model_transaction_policy,
+        ),
         "scheduling": (
             merged.WhichOneof("scheduling_choice") == "sequence_batching",
-            base.WhichOneof("scheduling_choice") == "sequence_batching"),
+            base.WhichOneof("scheduling_choice") == "sequence_batching",
+        ),
     }
     for what, (got, want) in fixed.items():
         if got != want:
-            raise _failed(name, f"the config override changes '{what}', which is "
-                                f"fixed for the reference server's model '{name}'")
+            raise _failed(
+                name,
+                f"the config override changes '{what}', which is "
+                f"fixed for the reference server's model '{name}'",
+            )
     if merged.WhichOneof("scheduling_choice") == "ensemble_scheduling":
         raise _failed(name, f"model '{name}' cannot become an ensemble")
     if merged.max_batch_size < 0:
         raise _failed(name, f"max_batch_size {merged.max_batch_size} is negative")
     if model.max_batch_size == 0 and merged.max_batch_size > 0:
-        raise _failed(name, f"model '{name}' does not support batching; "
-                            f"max_batch_size must stay 0, not {merged.max_batch_size}")
+        raise _failed(
+            name,
+            f"model '{name}' does not support batching; "
+            f"max_batch_size must stay 0, not {merged.max_batch_size}",
+        )
 
 
 class Repository:
@@ -131,8 +140,10 @@ class Repository:
         for name in names:
             if name not in self._entries:
                 known = ", ".join(sorted(self._entries))
-                raise ValueError(f"failed to load '{name}': not a model of the "
-                                 f"reference server ({known})")
+                raise ValueError(
+                    f"failed to load '{name}': not a model of the "
+                    f"reference server ({known})"
+                )
             self.load(name, {})
 
     @property
@@ -181,9 +192,11 @@ class Repository:
     def statistics(self, name: str, version: str) -> list[pb.ModelStatistics]:
         """Statistics of model `name`, or of every model ever loaded if ''."""
         if not name:
-            return [entry.stats.to_proto(entry.base.name, entry.base.version)
-                    for _, entry in sorted(self._entries.items())
-                    if entry.stats is not None]
+            return [
+                entry.stats.to_proto(entry.base.name, entry.base.version)
+                for _, entry in sorted(self._entries.items())
+                if entry.stats is not None
+            ]
         entry = self._entry(name)
         model = find_model({name: entry.base}, name, version)
         if entry.stats is None:
@@ -199,8 +212,12 @@ class Repository:
             if entry.model is not None:
                 response.models.add(name=name, version=entry.base.version, state=READY)
             elif not ready_only:
-                response.models.add(name=name, version=entry.base.version,
-                                    state=UNAVAILABLE, reason=entry.reason)
+                response.models.add(
+                    name=name,
+                    version=entry.base.version,
+                    state=UNAVAILABLE,
+                    reason=entry.reason,
+                )
         return response
 
     def load(self, name: str, parameters: Parameters) -> Model:
@@ -235,7 +252,7 @@ class Repository:
                     raise invalid(f"{where}: parameter 'config' must be string_param")
                 override = parameter.string_param
             elif key.startswith("file:"):
-                files[key[len("file:"):]] = _file_content(where, key, parameter)
+                files[key[len("file:") :]] = _file_content(where, key, parameter)
             else:
                 raise invalid(
                     f"{where}: unknown parameter '{key}'; expected 'config' or "
@@ -268,7 +285,7 @@ def _file_content(
     where: str, key: str, parameter: pb.ModelRepositoryParameter
 ) -> bytes:
     """A "file:<path>" parameter's bytes; the path stays inside the model."""
-    path = key[len("file:"):]
+    path = key[len("file:") :]
     if not path or path.startswith("/") or ".." in path.split("/"):
         raise invalid(f"{where}: '{key}' is not a relative path inside the model")
     if _choice(parameter) != "bytes_param":

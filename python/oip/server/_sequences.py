@@ -26,7 +26,9 @@ class SequenceTracker:
     sequence ends with its END flag or after `idle_seconds` without requests.
     """
 
-    def __init__(self, idle_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, idle_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._idle = idle_seconds
         self._clock = clock
         self._last_seen: dict[SequenceKey, float] = {}
@@ -35,9 +37,15 @@ class SequenceTracker:
         """Checks a request against its sequence; returns its START flag."""
         correlation_id = _parameter(request.parameters, "sequence_id")
         if correlation_id in (None, 0, "") or isinstance(correlation_id, (bool, float)):
-            raise invalid(f"inference request to model '{model}' must specify a non-zero or non-empty correlation ID")
+            raise invalid(
+                f"inference request to model '{model}' must specify a non-zero or "
+                "non-empty correlation ID"
+            )
         if batch_size != 1:
-            raise invalid(f"inference request to model '{model}' must specify batch-size 1 due to requirements of sequence batcher")
+            raise invalid(
+                f"inference request to model '{model}' must specify batch-size 1 "
+                "due to requirements of sequence batcher"
+            )
         assert isinstance(correlation_id, (int, str))
 
         start = bool(_parameter(request.parameters, "sequence_start"))
@@ -46,7 +54,11 @@ class SequenceTracker:
         self._forget_idle(now)
         key: SequenceKey = (model, type(correlation_id).__name__, correlation_id)
         if not start and key not in self._last_seen:
-            shown = correlation_id if isinstance(correlation_id, int) else f"'{correlation_id}'"
+            shown = (
+                correlation_id
+                if isinstance(correlation_id, int)
+                else f"'{correlation_id}'"
+            )
             raise invalid(
                 f"inference request for sequence {shown} to model '{model}' must "
                 "specify the START flag on the first request of the sequence"
@@ -64,6 +76,8 @@ class SequenceTracker:
             del self._last_seen[key]
 
     def _forget_idle(self, now: float) -> None:
-        expired = [key for key, seen in self._last_seen.items() if now - seen > self._idle]
+        expired = [
+            key for key, seen in self._last_seen.items() if now - seen > self._idle
+        ]
         for key in expired:
             del self._last_seen[key]

@@ -98,7 +98,12 @@ class ReferenceServer:
         await server.start()
         self._server = server
         self.grpc_port = port
-        _LOG.info("serving gRPC on %s:%d with models %s", self.host, port, ", ".join(sorted(self._models)))
+        _LOG.info(
+            "serving gRPC on %s:%d with models %s",
+            self.host,
+            port,
+            ", ".join(sorted(self._models)),
+        )
         return port
 
     async def stop(self, grace: float = 1.0) -> None:

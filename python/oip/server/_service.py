@@ -104,7 +104,9 @@ class InferenceService:
     async def server_live(self, request: pb.ServerLiveRequest) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
-    async def server_ready(self, request: pb.ServerReadyRequest) -> pb.ServerReadyResponse:
+    async def server_ready(
+        self, request: pb.ServerReadyRequest
+    ) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=True)
 
     async def model_ready(self, request: pb.ModelReadyRequest) -> pb.ModelReadyResponse:
@@ -114,18 +116,35 @@ class InferenceService:
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
 
-    async def server_metadata(self, request: pb.ServerMetadataRequest) -> pb.ServerMetadataResponse:
-        return pb.ServerMetadataResponse(name=SERVER_NAME, version=SERVER_VERSION, extensions=EXTENSIONS)
+    async def server_metadata(
+        self, request: pb.ServerMetadataRequest
+    ) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(
+            name=SERVER_NAME, version=SERVER_VERSION, extensions=EXTENSIONS
+        )
 
-    async def model_metadata(self, request: pb.ModelMetadataRequest) -> pb.ModelMetadataResponse:
+    async def model_metadata(
+        self, request: pb.ModelMetadataRequest
+    ) -> pb.ModelMetadataResponse:
         model = self._repository.get(request.name, request.version)
-        response = pb.ModelMetadataResponse(name=model.name, versions=[model.version], platform=model.platform)
-        for specs, target in ((model.inputs, response.inputs), (model.outputs, response.outputs)):
+        response = pb.ModelMetadataResponse(
+            name=model.name, versions=[model.version], platform=model.platform
+        )
+        for specs, target in (
+            (model.inputs, response.inputs),
+            (model.outputs, response.outputs),
+        ):
             for spec in specs:
-                target.add(name=spec.name, datatype=spec.datatype.value, shape=spec.shape(model.max_batch_size))
+                target.add(
+                    name=spec.name,
+                    datatype=spec.datatype.value,
+                    shape=spec.shape(model.max_batch_size),
+                )
         return response
 
-    async def model_config(self, request: pb.ModelConfigRequest) -> pb.ModelConfigResponse:
+    async def model_config(
+        self, request: pb.ModelConfigRequest
+    ) -> pb.ModelConfigResponse:
         config = self._repository.config(request.name, request.version)
         return pb.ModelConfigResponse(config=config)
 
@@ -199,7 +218,8 @@ class InferenceService:
         self, request: pb.CudaSharedMemoryRegisterRequest
     ) -> pb.CudaSharedMemoryRegisterResponse:
         raise RequestError(
-            grpc.StatusCode.UNIMPLEMENTED, f"{NO_GPU}; cannot register region '{request.name}'"
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"{NO_GPU}; cannot register region '{request.name}'",
         )
 
     async def cuda_shm_unregister(
@@ -254,9 +274,15 @@ class InferenceService:
         outputs: Sequence[OutputRequest],
         arrays: Mapping[str, np.ndarray],
     ) -> pb.ModelInferResponse:
-        response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)
+        response = pb.ModelInferResponse(
+            model_name=model.name, model_version=model.version, id=request.id
+        )
         _tensors.encode_outputs(
-            response, model.output_specs, outputs, arrays, self._memory,
+            response,
+            model.output_specs,
+            outputs,
+            arrays,
+            self._memory,
             batched=model.max_batch_size > 0,
         )
         return response
@@ -284,7 +310,8 @@ class InferenceService:
         if model.decoupled:
             raise RequestError(
                 grpc.StatusCode.UNIMPLEMENTED,
-                f"model '{model.name}' is decoupled (it may send several responses); use ModelStreamInfer",
+                f"model '{model.name}' is decoupled (it may send several "
+                "responses); use ModelStreamInfer",
             )
         return self._compute(model, request, inputs, outputs, context, timer)
 
@@ -351,7 +378,9 @@ class InferenceService:
         timer.succeeded()
         if final_wanted:
             stats.response(index).empty_response.add(last_ns)
-            final = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)
+            final = pb.ModelInferResponse(
+                model_name=model.name, model_version=model.version, id=request.id
+            )
             final.parameters["triton_final_response"].bool_param = True
             yield final
 
@@ -362,7 +391,11 @@ def _no_cuda_region(name: str) -> RequestError:
 
 def _flag(request: pb.ModelInferRequest, name: str) -> bool:
     parameter = request.parameters.get(name)
-    return parameter is not None and parameter.WhichOneof("parameter_choice") == "bool_param" and parameter.bool_param
+    return (
+        parameter is not None
+        and parameter.WhichOneof("parameter_choice") == "bool_param"
+        and parameter.bool_param
+    )
 
 
 Handler = Callable[..., Awaitable[protobuf_message.Message]]
@@ -377,7 +410,9 @@ def _unary(
 ) -> grpc.RpcMethodHandler[bytes, bytes]:
     """A unary method; `timed` handlers also get the time the bytes arrived."""
 
-    async def call(data: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+    async def call(
+        data: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> bytes:
         received = now_ns()
         try:
             request = _parse(request_type, data)
@@ -391,17 +426,23 @@ def _unary(
 
 
 def _stream(service: InferenceService) -> grpc.RpcMethodHandler[bytes, bytes]:
-    async def call(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
+    async def call(
+        requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> AsyncIterator[bytes]:
         async for data in requests:
             received = now_ns()
             try:
                 request = _parse(pb.ModelInferRequest, data)
                 async for response in service.stream_one(request, received):
-                    yield pb.ModelStreamInferResponse(infer_response=response).SerializeToString()
+                    yield pb.ModelStreamInferResponse(
+                        infer_response=response
+                    ).SerializeToString()
             except RequestError as exc:
                 # Errors travel in the stream; the stream itself goes on.
                 _LOG.debug("ModelStreamInfer request refused: %s", exc.message)
-                yield pb.ModelStreamInferResponse(error_message=exc.message).SerializeToString()
+                yield pb.ModelStreamInferResponse(
+                    error_message=exc.message
+                ).SerializeToString()
 
     return grpc.stream_stream_rpc_method_handler(call)
 
@@ -410,12 +451,24 @@ def inference_handler(service: InferenceService) -> grpc.GenericRpcHandler:
     """The generic handler for inference.GRPCInferenceService."""
     name = "inference.GRPCInferenceService"
     methods = {
-        "ServerLive": _unary(name, "ServerLive", pb.ServerLiveRequest, service.server_live),
-        "ServerReady": _unary(name, "ServerReady", pb.ServerReadyRequest, service.server_ready),
-        "ModelReady": _unary(name, "ModelReady", pb.ModelReadyRequest, service.model_ready),
-        "ServerMetadata": _unary(name, "ServerMetadata", pb.ServerMetadataRequest, service.server_metadata),
-        "ModelMetadata": _unary(name, "ModelMetadata", pb.ModelMetadataRequest, service.model_metadata),
-        "ModelConfig": _unary(name, "ModelConfig", pb.ModelConfigRequest, service.model_config),
+        "ServerLive": _unary(
+            name, "ServerLive", pb.ServerLiveRequest, service.server_live
+        ),
+        "ServerReady": _unary(
+            name, "ServerReady", pb.ServerReadyRequest, service.server_ready
+        ),
+        "ModelReady": _unary(
+            name, "ModelReady", pb.ModelReadyRequest, service.model_ready
+        ),
+        "ServerMetadata": _unary(
+            name, "ServerMetadata", pb.ServerMetadataRequest, service.server_metadata
+        ),
+        "ModelMetadata": _unary(
+            name, "ModelMetadata", pb.ModelMetadataRequest, service.model_metadata
+        ),
+        "ModelConfig": _unary(
+            name, "ModelConfig", pb.ModelConfigRequest, service.model_config
+        ),
         "ModelInfer": _unary(
             name, "ModelInfer", pb.ModelInferRequest, service.model_infer, timed=True
         ),
@@ -424,22 +477,46 @@ def inference_handler(service: InferenceService) -> grpc.GenericRpcHandler:
     for method, request_type, handler in (
         ("ModelStatistics", pb.ModelStatisticsRequest, service.model_statistics),
         ("RepositoryIndex", pb.RepositoryIndexRequest, service.repository_index),
-        ("RepositoryModelLoad", pb.RepositoryModelLoadRequest,
-         service.repository_model_load),
-        ("RepositoryModelUnload", pb.RepositoryModelUnloadRequest,
-         service.repository_model_unload),
-        ("SystemSharedMemoryStatus", pb.SystemSharedMemoryStatusRequest,
-         service.system_shm_status),
-        ("SystemSharedMemoryRegister", pb.SystemSharedMemoryRegisterRequest,
-         service.system_shm_register),
-        ("SystemSharedMemoryUnregister", pb.SystemSharedMemoryUnregisterRequest,
-         service.system_shm_unregister),
-        ("CudaSharedMemoryStatus", pb.CudaSharedMemoryStatusRequest,
-         service.cuda_shm_status),
-        ("CudaSharedMemoryRegister", pb.CudaSharedMemoryRegisterRequest,
-         service.cuda_shm_register),
-        ("CudaSharedMemoryUnregister", pb.CudaSharedMemoryUnregisterRequest,
-         service.cuda_shm_unregister),
+        (
+            "RepositoryModelLoad",
+            pb.RepositoryModelLoadRequest,
+            service.repository_model_load,
+        ),
+        (
+            "RepositoryModelUnload",
+            pb.RepositoryModelUnloadRequest,
+            service.repository_model_unload,
+        ),
+        (
+            "SystemSharedMemoryStatus",
+            pb.SystemSharedMemoryStatusRequest,
+            service.system_shm_status,
+        ),
+        (
+            "SystemSharedMemoryRegister",
+            pb.SystemSharedMemoryRegisterRequest,
+            service.system_shm_register,
+        ),
+        (
+            "SystemSharedMemoryUnregister",
+            pb.SystemSharedMemoryUnregisterRequest,
+            service.system_shm_unregister,
+        ),
+        (
+            "CudaSharedMemoryStatus",
+            pb.CudaSharedMemoryStatusRequest,
+            service.cuda_shm_status,
+        ),
+        (
+            "CudaSharedMemoryRegister",
+            pb.CudaSharedMemoryRegisterRequest,
+            service.cuda_shm_register,
+        ),
+        (
+            "CudaSharedMemoryUnregister",
+            pb.CudaSharedMemoryUnregisterRequest,
+            service.cuda_shm_unregister,
+        ),
         ("TraceSetting", pb.TraceSettingRequest, service.trace_setting),
         ("LogSettings", pb.LogSettingsRequest, service.log_settings),
     ):
@@ -451,19 +528,33 @@ def health_handler() -> grpc.GenericRpcHandler:
     """grpc.health.v1.Health: SERVING for the server and the inference service."""
     serving = {"", "inference.GRPCInferenceService"}
 
-    async def check(request: health_pb2.HealthCheckRequest) -> health_pb2.HealthCheckResponse:
+    async def check(
+        request: health_pb2.HealthCheckRequest,
+    ) -> health_pb2.HealthCheckResponse:
         if request.service not in serving:
-            raise RequestError(grpc.StatusCode.NOT_FOUND, f"unknown service '{request.service}'")
-        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+            raise RequestError(
+                grpc.StatusCode.NOT_FOUND, f"unknown service '{request.service}'"
+            )
+        return health_pb2.HealthCheckResponse(
+            status=health_pb2.HealthCheckResponse.SERVING
+        )
 
     name = "grpc.health.v1.Health"
-    methods = {"Check": _unary(name, "Check", health_pb2.HealthCheckRequest, check), "Watch": _unimplemented_stream("Watch")}
+    methods = {
+        "Check": _unary(name, "Check", health_pb2.HealthCheckRequest, check),
+        "Watch": _unimplemented_stream("Watch"),
+    }
     return grpc.method_handlers_generic_handler(name, methods)
 
 
 def _unimplemented_stream(method: str) -> grpc.RpcMethodHandler[bytes, bytes]:
-    async def call(data: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> AsyncIterator[bytes]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by the oip reference server")
+    async def call(
+        data: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> AsyncIterator[bytes]:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"{method} is not implemented by the oip reference server",
+        )
         yield b""  # type: ignore[unreachable]  # abort raises; this makes a generator
 
     return grpc.unary_stream_rpc_method_handler(call)

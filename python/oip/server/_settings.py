@@ -56,19 +56,25 @@ def _check_trace(key: str, values: Sequence[str]) -> None:
                     f"{', '.join(TRACE_LEVELS)}"
                 )
         if "OFF" in values and len(values) > 1:
-            raise invalid("trace setting 'trace_level': 'OFF' cannot be combined "
-                          "with other levels")
+            raise invalid(
+                "trace setting 'trace_level': 'OFF' cannot be combined "
+                "with other levels"
+            )
         return
     value = _single(key, values)
     if key == "trace_mode" and value not in TRACE_MODES:
-        raise invalid(f"trace setting 'trace_mode': '{value}' is not one of "
-                      f"{', '.join(TRACE_MODES)}")
+        raise invalid(
+            f"trace setting 'trace_mode': '{value}' is not one of "
+            f"{', '.join(TRACE_MODES)}"
+        )
     if key in _TRACE_MINIMUM:
         if not re.fullmatch(r"-?[0-9]{1,18}", value):
             raise invalid(f"trace setting '{key}': '{value}' is not an integer")
         if int(value) < _TRACE_MINIMUM[key]:
-            raise invalid(f"trace setting '{key}': {value} is out of range "
-                          f"(at least {_TRACE_MINIMUM[key]})")
+            raise invalid(
+                f"trace setting '{key}': {value} is out of range "
+                f"(at least {_TRACE_MINIMUM[key]})"
+            )
 
 
 class TraceSettings:
@@ -97,8 +103,11 @@ class TraceSettings:
             else:
                 target[key] = list(TRACE_DEFAULTS[key])
         if changes:
-            _LOG.info("trace settings of %s: %s", f"model '{model}'" if model
-                      else "the server", ", ".join(sorted(changes)))
+            _LOG.info(
+                "trace settings of %s: %s",
+                f"model '{model}'" if model else "the server",
+                ", ".join(sorted(changes)),
+            )
 
     def effective(self, model: str) -> pb.TraceSettingResponse:
         """The settings that apply to `model`, or the global ones for ''."""
@@ -155,8 +164,10 @@ class LogSettings:
                 raise invalid(f"log setting '{key}' must be {member}")
             value = getattr(setting, member)
             if check is not None and not check(value):
-                raise invalid(f"log setting '{key}': '{value}' is not one of "
-                              f"{', '.join(_LOG_FORMATS)}")
+                raise invalid(
+                    f"log setting '{key}': '{value}' is not one of "
+                    f"{', '.join(_LOG_FORMATS)}"
+                )
             changes[key] = value
         self._values.update(changes)
         if changes:
@@ -175,8 +186,11 @@ class LogSettings:
         else:
             level = logging.CRITICAL + 1  # nothing
         self._logger.setLevel(level)
-        _LOG.info("log level of '%s' is now %s", self._logger.name,
-                  logging.getLevelName(level))
+        _LOG.info(
+            "log level of '%s' is now %s",
+            self._logger.name,
+            logging.getLevelName(level),
+        )
 
     def response(self) -> pb.LogSettingsResponse:
         """Every setting with its current value."""

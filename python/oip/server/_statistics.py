@@ -92,7 +92,7 @@ class RequestTimer:
         elapsed, self._mark = now - self._mark, now
         return elapsed
 
-    def taken(self, stats: "ModelStats") -> None:
+    def taken(self, stats: ModelStats) -> None:
         """The model has the request; what came before is queue time."""
         self.stats = stats
         self._queue = self._lap()

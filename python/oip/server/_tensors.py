@@ -50,7 +50,9 @@ def _format_shape(shape: Sequence[int]) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def check_shape(model: str, spec: TensorSpec, shape: Sequence[int], max_batch_size: int) -> None:
+def check_shape(
+    model: str, spec: TensorSpec, shape: Sequence[int], max_batch_size: int
+) -> None:
     """Refuses a shape that does not fit `spec` (batch dimension included)."""
     where = f"input '{spec.name}' of model '{model}'"
     for index, dim in enumerate(shape):
@@ -82,7 +84,9 @@ def _element_count(where: str, shape: Sequence[int]) -> int:
     return count
 
 
-def _decode_raw(where: str, datatype: DataType, data: bytes, shape: list[int], count: int) -> np.ndarray:
+def _decode_raw(
+    where: str, datatype: DataType, data: bytes, shape: list[int], count: int
+) -> np.ndarray:
     if datatype is DataType.BYTES:
         try:
             return decode_bytes(data, count).reshape(shape)
@@ -97,16 +101,30 @@ def _decode_raw(where: str, datatype: DataType, data: bytes, shape: list[int], c
     return np.frombuffer(data, dtype=datatype.numpy_dtype).reshape(shape)
 
 
-def _decode_typed(where: str, datatype: DataType, contents: pb.InferTensorContents, shape: list[int], count: int) -> np.ndarray:
+def _decode_typed(
+    where: str,
+    datatype: DataType,
+    contents: pb.InferTensorContents,
+    shape: list[int],
+    count: int,
+) -> np.ndarray:
     field = datatype.contents_field
     if field is None:
-        raise invalid(f"{where} is {datatype.value}, which travels only in raw_input_contents")
+        raise invalid(
+            f"{where} is {datatype.value}, which travels only in raw_input_contents"
+        )
     for descriptor, _ in contents.ListFields():
         if descriptor.name != field:
-            raise invalid(f"{where} is {datatype.value} and must use contents.{field}, not contents.{descriptor.name}")
+            raise invalid(
+                f"{where} is {datatype.value} and must use contents.{field}, not "
+                f"contents.{descriptor.name}"
+            )
     values = getattr(contents, field)
     if len(values) != count:
-        raise invalid(f"{where} has {len(values)} values in contents.{field}; shape {_format_shape(shape)} needs {count}")
+        raise invalid(
+            f"{where} has {len(values)} values in contents.{field}; shape "
+            f"{_format_shape(shape)} needs {count}"
+        )
     if datatype is DataType.BYTES:
         array = np.empty(count, dtype=np.object_)
         array[:] = list(values)
@@ -115,7 +133,10 @@ def _decode_typed(where: str, datatype: DataType, contents: pb.InferTensorConten
         low, high = _INT_RANGES[datatype]
         wide = np.asarray(values, dtype=np.int64)
         if wide.size and (wide.min() < low or wide.max() > high):
-            raise invalid(f"{where} has a value outside the {datatype.value} range [{low}, {high}]")
+            raise invalid(
+                f"{where} has a value outside the {datatype.value} range [{low}, "
+                f"{high}]"
+            )
     return np.asarray(values, dtype=datatype.numpy_dtype).reshape(shape)
 
 
@@ -181,18 +202,30 @@ def decode_inputs(
     for tensor, ref in zip(request.inputs, refs):
         spec = specs.get(tensor.name)
         if spec is None:
-            raise invalid(f"unexpected input '{tensor.name}' for model '{model}'; expected {', '.join(sorted(specs))}")
+            raise invalid(
+                f"unexpected input '{tensor.name}' for model '{model}'; expected "
+                f"{', '.join(sorted(specs))}"
+            )
         if tensor.name in arrays:
-            raise invalid(f"input '{tensor.name}' appears more than once in the request to model '{model}'")
+            raise invalid(
+                f"input '{tensor.name}' appears more than once in the request to "
+                f"model '{model}'"
+            )
         where = f"input '{tensor.name}' of model '{model}'"
         if tensor.datatype != spec.datatype.value:
-            raise invalid(f"{where} has datatype {tensor.datatype or '(empty)'}; expected {spec.datatype.value}")
+            raise invalid(
+                f"{where} has datatype {tensor.datatype or '(empty)'}; expected "
+                f"{spec.datatype.value}"
+            )
         shape = list(tensor.shape)
         check_shape(model, spec, shape, max_batch_size)
         if max_batch_size > 0:
             # Inputs of one request share the batch size; numpy would broadcast.
             if batch_size is not None and shape[0] != batch_size:
-                raise invalid(f"{where} has batch size {shape[0]}; the other inputs have batch size {batch_size}")
+                raise invalid(
+                    f"{where} has batch size {shape[0]}; the other inputs have "
+                    f"batch size {batch_size}"
+                )
             batch_size = shape[0]
         count = _element_count(where, shape)
 
@@ -208,16 +241,22 @@ def decode_inputs(
             )
             continue
         if typed and raw:
-            raise invalid(f"{where} has both typed contents and raw_input_contents; send one")
+            raise invalid(
+                f"{where} has both typed contents and raw_input_contents; send one"
+            )
         if raw:
             data, next_raw = raw[next_raw], next_raw + 1
             arrays[tensor.name] = _decode_raw(where, spec.datatype, data, shape, count)
         elif typed:
-            arrays[tensor.name] = _decode_typed(where, spec.datatype, tensor.contents, shape, count)
+            arrays[tensor.name] = _decode_typed(
+                where, spec.datatype, tensor.contents, shape, count
+            )
         elif count == 0:
             arrays[tensor.name] = np.empty(shape, dtype=spec.datatype.numpy_dtype)
         else:
-            raise invalid(f"{where} has no data: neither contents nor raw_input_contents")
+            raise invalid(
+                f"{where} has no data: neither contents nor raw_input_contents"
+            )
 
     missing = sorted(set(specs) - set(arrays))
     if missing:
@@ -236,7 +275,8 @@ class OutputRequest:
 
 
 def _output_ref(
-    model: str, output: pb.ModelInferRequest.InferRequestedOutputTensor,
+    model: str,
+    output: pb.ModelInferRequest.InferRequestedOutputTensor,
     memory: Optional[SharedMemory],
 ) -> Optional[ShmRef]:
     where = f"output '{output.name}' of model '{model}'"
@@ -264,13 +304,21 @@ def requested_outputs(
     outputs: list[OutputRequest] = []
     for output in request.outputs:
         if output.name not in specs:
-            raise invalid(f"unknown output '{output.name}' requested from model '{model}'; it has {', '.join(specs)}")
+            raise invalid(
+                f"unknown output '{output.name}' requested from model '{model}'; "
+                f"it has {', '.join(specs)}"
+            )
         if any(known.name == output.name for known in outputs):
-            raise invalid(f"output '{output.name}' of model '{model}' is requested more than once")
+            raise invalid(
+                f"output '{output.name}' of model '{model}' is requested more than once"
+            )
         ref = _output_ref(model, output, memory)
         classes = _class_count(model, output)
         if classes and specs[output.name].datatype is DataType.BYTES:
-            raise invalid(f"output '{output.name}' of model '{model}' is BYTES and cannot be classified")
+            raise invalid(
+                f"output '{output.name}' of model '{model}' is BYTES and cannot "
+                "be classified"
+            )
         outputs.append(OutputRequest(output.name, ref, classes))
     return outputs or [OutputRequest(name) for name in specs]
 
@@ -278,15 +326,22 @@ def requested_outputs(
 CLASSIFICATION = "classification"
 
 
-def _class_count(model: str, output: pb.ModelInferRequest.InferRequestedOutputTensor) -> int:
+def _class_count(
+    model: str, output: pb.ModelInferRequest.InferRequestedOutputTensor
+) -> int:
     if CLASSIFICATION not in output.parameters:
         return 0
     parameter = output.parameters[CLASSIFICATION]
     choice = parameter.WhichOneof("parameter_choice")
-    count = getattr(parameter, choice) if choice in ("int64_param", "uint64_param") else None
+    count = (
+        getattr(parameter, choice)
+        if choice in ("int64_param", "uint64_param")
+        else None
+    )
     if count is None or count <= 0:
         raise invalid(
-            f"output '{output.name}' of model '{model}': parameter 'classification' must be "
+            f"output '{output.name}' of model '{model}': parameter "
+            "'classification' must be "
             "a positive integer (the number of classes to return)"
         )
     return int(count)
@@ -364,7 +419,9 @@ def encode_outputs(
     types = {o.name: specs[o.name].datatype for o in outputs}
     for output in outputs:
         if output.class_count:
-            arrays[output.name] = classify(arrays[output.name], output.class_count, batched)
+            arrays[output.name] = classify(
+                arrays[output.name], output.class_count, batched
+            )
             types[output.name] = DataType.BYTES
     data = {o.name: _serialize(types[o.name], arrays[o.name]) for o in outputs}
     _check_shm_outputs(model, outputs, data, memory)
