@@ -29,7 +29,7 @@ from oip._errors import (
     StatusCode,
 )
 from oip._grpc import KeepAliveOptions, RetryPolicy, TlsOptions
-from oip._infer import InferResult, OutputTensor
+from oip._infer import InferArgs, InferResult, OutputTensor
 from oip._ops import (
     CudaSharedMemoryStatus,
     ModelMetadata,
@@ -50,6 +50,7 @@ __all__ = [
     "CudaSharedMemoryStatus",
     "DataType",
     "DeadlineExceededError",
+    "InferArgs",
     "InferFuture",
     "InferInput",
     "InferResult",

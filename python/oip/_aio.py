@@ -5,7 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import TracebackType
-from typing import Any, AsyncIterator, Mapping, Optional, Sequence, TypeVar, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Mapping,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+    Unpack,
+)
 
 import grpc
 import grpc.aio
@@ -24,9 +33,15 @@ from oip._grpc import (
     map_rpc_error,
     metadata,
 )
-from oip._infer import InferOptions, InferResult, InputsArg, OutputsArg, build_request
+from oip._infer import (
+    InferArgs,
+    InferOptions,
+    InferResult,
+    InputsArg,
+    OutputsArg,
+    build_request,
+)
 from oip._stream import STREAM_PATH, parse_stream_response
-from oip._tensor import ParameterValue
 from oip.protocol import grpc_service_pb2 as pb
 from oip.protocol import model_config_pb2
 
@@ -367,17 +382,10 @@ class AsyncClient:
         inputs: InputsArg,
         outputs: OutputsArg = None,
         *,
-        version: str = "",
-        request_id: str = "",
-        sequence_id: Union[int, str] = 0,
-        sequence_start: bool = False,
-        sequence_end: bool = False,
-        priority: int = 0,
-        server_timeout_us: int = 0,
-        parameters: Optional[Mapping[str, ParameterValue]] = None,
         timeout: Optional[float] = None,
         headers: Headers = None,
         compression: Optional[str] = None,
+        **options: Unpack[InferArgs],
     ) -> InferResult:
         """Runs one inference; arguments and errors as `oip.Client.infer`.
 
@@ -387,16 +395,7 @@ class AsyncClient:
             model,
             inputs,
             outputs,
-            InferOptions(
-                version,
-                request_id,
-                sequence_id,
-                sequence_start,
-                sequence_end,
-                priority,
-                server_timeout_us,
-                dict(parameters or {}),
-            ),
+            InferOptions(**options),
         )
         return await self._invoke(_ops.infer(request), timeout, headers, compression)
 
@@ -437,15 +436,8 @@ class AsyncInferStream:
         inputs: InputsArg,
         outputs: OutputsArg = None,
         *,
-        version: str = "",
-        request_id: str = "",
-        sequence_id: Union[int, str] = 0,
-        sequence_start: bool = False,
-        sequence_end: bool = False,
-        priority: int = 0,
-        server_timeout_us: int = 0,
-        parameters: Optional[Mapping[str, ParameterValue]] = None,
         enable_empty_final_response: bool = False,
+        **options: Unpack[InferArgs],
     ) -> None:
         """Sends one request; arguments as `oip.InferStream.send`."""
         if self._closed:
@@ -455,21 +447,15 @@ class AsyncInferStream:
             inputs,
             outputs,
             InferOptions(
-                version,
-                request_id,
-                sequence_id,
-                sequence_start,
-                sequence_end,
-                priority,
-                server_timeout_us,
-                dict(parameters or {}),
-                enable_empty_final_response,
+                **options, enable_empty_final_response=enable_empty_final_response
             ),
         )
         try:
             await self._call.write(request.to_grpc_bytes())
         except grpc.RpcError as exc:
-            raise map_rpc_error(exc, self._target, model, request_id or None) from exc
+            raise map_rpc_error(
+                exc, self._target, model, request.request_id or None
+            ) from exc
         except asyncio.InvalidStateError as exc:
             raise CancelledError("the stream has ended", model=model) from exc
 

@@ -6,7 +6,17 @@ import logging
 import queue
 import threading
 from types import TracebackType
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
+from typing import (
+    Any,
+    Callable,
+    Iterator,
+    Mapping,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+    Unpack,
+)
 
 import grpc
 
@@ -25,9 +35,15 @@ from oip._grpc import (
     map_rpc_error,
     metadata,
 )
-from oip._infer import InferOptions, InferResult, InputsArg, OutputsArg, build_request
+from oip._infer import (
+    InferArgs,
+    InferOptions,
+    InferResult,
+    InputsArg,
+    OutputsArg,
+    build_request,
+)
 from oip._stream import STREAM_PATH, parse_stream_response
-from oip._tensor import ParameterValue
 from oip.protocol import grpc_service_pb2 as pb
 from oip.protocol import model_config_pb2
 
@@ -390,17 +406,10 @@ class Client:
         inputs: InputsArg,
         outputs: OutputsArg = None,
         *,
-        version: str = "",
-        request_id: str = "",
-        sequence_id: Union[int, str] = 0,
-        sequence_start: bool = False,
-        sequence_end: bool = False,
-        priority: int = 0,
-        server_timeout_us: int = 0,
-        parameters: Optional[Mapping[str, ParameterValue]] = None,
         timeout: Optional[float] = None,
         headers: Headers = None,
         compression: Optional[str] = None,
+        **options: Unpack[InferArgs],
     ) -> InferResult:
         """Runs one inference and waits for its result.
 
@@ -408,14 +417,12 @@ class Client:
             model: the model's name.
             inputs: {name: numpy array} or a list of InferInput.
             outputs: names or RequestedOutput to return (default: all).
-            version: model version ("" for the server's choice).
-            request_id: an id the server echoes back.
-            sequence_id, sequence_start, sequence_end: for stateful models;
-                the id may be an int or a str (distinct sequences).
-            priority: scheduling priority (0: the model's default).
-            server_timeout_us: how long the server may hold the request.
-            parameters: custom request parameters (bool, int, float, str).
             timeout: client deadline in seconds (default: the client's).
+            headers: metadata for this call, added to the client's.
+            compression: "gzip" or "deflate" for this call.
+            **options: request options, see `oip.InferArgs`: version,
+                request_id, sequence_id, sequence_start, sequence_end,
+                priority, server_timeout_us, parameters.
 
         Raises:
             InvalidInputError: a tensor or option is wrong (found here or by
@@ -427,16 +434,7 @@ class Client:
             model,
             inputs,
             outputs,
-            InferOptions(
-                version,
-                request_id,
-                sequence_id,
-                sequence_start,
-                sequence_end,
-                priority,
-                server_timeout_us,
-                dict(parameters or {}),
-            ),
+            InferOptions(**options),
         )
         return self._invoke(_ops.infer(request), timeout, headers, compression)
 
@@ -447,17 +445,10 @@ class Client:
         outputs: OutputsArg = None,
         *,
         callback: Optional[InferCallback] = None,
-        version: str = "",
-        request_id: str = "",
-        sequence_id: Union[int, str] = 0,
-        sequence_start: bool = False,
-        sequence_end: bool = False,
-        priority: int = 0,
-        server_timeout_us: int = 0,
-        parameters: Optional[Mapping[str, ParameterValue]] = None,
         timeout: Optional[float] = None,
         headers: Headers = None,
         compression: Optional[str] = None,
+        **options: Unpack[InferArgs],
     ) -> InferFuture:
         """Starts one inference without waiting; same arguments as `infer`.
 
@@ -469,16 +460,7 @@ class Client:
             model,
             inputs,
             outputs,
-            InferOptions(
-                version,
-                request_id,
-                sequence_id,
-                sequence_start,
-                sequence_end,
-                priority,
-                server_timeout_us,
-                dict(parameters or {}),
-            ),
+            InferOptions(**options),
         )
         call = _ops.infer(request)
         grpc_future = self._method(call.path).future(
@@ -619,15 +601,8 @@ class InferStream:
         inputs: InputsArg,
         outputs: OutputsArg = None,
         *,
-        version: str = "",
-        request_id: str = "",
-        sequence_id: Union[int, str] = 0,
-        sequence_start: bool = False,
-        sequence_end: bool = False,
-        priority: int = 0,
-        server_timeout_us: int = 0,
-        parameters: Optional[Mapping[str, ParameterValue]] = None,
         enable_empty_final_response: bool = False,
+        **options: Unpack[InferArgs],
     ) -> None:
         """Sends one request on the stream; arguments as `Client.infer`.
 
@@ -646,15 +621,7 @@ class InferStream:
             inputs,
             outputs,
             InferOptions(
-                version,
-                request_id,
-                sequence_id,
-                sequence_start,
-                sequence_end,
-                priority,
-                server_timeout_us,
-                dict(parameters or {}),
-                enable_empty_final_response,
+                **options, enable_empty_final_response=enable_empty_final_response
             ),
         )
         self._requests.put(request.to_grpc_bytes())

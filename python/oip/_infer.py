@@ -11,7 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import (
+    Any,
+    Iterator,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    TypedDict,
+    Union,
+)
 
 import numpy as np
 from google.protobuf import message as protobuf_message
@@ -64,13 +73,39 @@ InputsArg = Union[Mapping[str, Any], Sequence[InferInput]]
 OutputsArg = Optional[Sequence[Union[str, RequestedOutput]]]
 
 
+class InferArgs(TypedDict, total=False):
+    """Request options taken by `infer`, `async_infer` and `stream().send`.
+
+    Attributes:
+        version: the model version ("" for the server's choice).
+        request_id: an id the server echoes back.
+        sequence_id: for stateful models; an int and a str are distinct ids.
+        sequence_start: the first request of the sequence.
+        sequence_end: the last request of the sequence.
+        priority: scheduling priority (0: the model's default).
+        server_timeout_us: how long the server may hold the request, in
+            microseconds (Triton's `timeout` parameter).
+        parameters: custom request parameters (bool, int, float or str);
+            names the protocol reserves are refused.
+    """
+
+    version: str
+    request_id: str
+    sequence_id: Union[int, str]
+    sequence_start: bool
+    sequence_end: bool
+    priority: int
+    server_timeout_us: int
+    parameters: Mapping[str, ParameterValue]
+
+
 class InferOptions(NamedTuple):
     """Per-request options of `infer` and `stream.send`, as the protocol names them.
 
     A NamedTuple: one is built for every request, and it is cheap.
     """
 
-    model_version: str = ""
+    version: str = ""
     request_id: str = ""
     sequence_id: Union[int, str] = 0
     sequence_start: bool = False
@@ -169,7 +204,7 @@ def build_request(
     _check_parameters(options.parameters)
     header = pb.ModelInferRequest(
         model_name=model_name,
-        model_version=options.model_version,
+        model_version=options.version,
         id=options.request_id,
     )
     _set_request_parameters(header, options)

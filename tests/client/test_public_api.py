@@ -19,6 +19,7 @@ EXPECTED_ALL = [
     "CudaSharedMemoryStatus",
     "DataType",
     "DeadlineExceededError",
+    "InferArgs",
     "InferFuture",
     "InferInput",
     "InferResult",
