@@ -23,7 +23,9 @@ def server() -> Iterator[ServerProcess]:
     """One reference server per test module, on a free loopback port."""
     with ServerProcess() as process:
         yield process
-    assert process.returncode in (0, None), "reference server exited with an error"
+    assert process.exit_code == 0, (
+        f"reference server ended with {process.exit_code}, not a clean shutdown"
+    )
 
 
 @pytest.fixture(scope="module")

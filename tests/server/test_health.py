@@ -1,10 +1,15 @@
 """Health, liveness and readiness of the reference server."""
 
+import os
+import signal
+import time
+
 import grpc
 import pytest
 
 from oip.protocol import grpc_service_pb2 as pb
 from oip.protocol import health_pb2, health_pb2_grpc
+from oip.server import ServerProcess
 from tests.server_fixture import channel, grpc_stub, server  # noqa: F401
 
 DEADLINE = 10
@@ -45,3 +50,19 @@ def test_grpc_health_check_unknown_service(channel):
         stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=DEADLINE)
 
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"]
+)
+def test_server_shuts_down_cleanly_on_signal(signum):
+    process = ServerProcess().start()
+
+    os.kill(process.pid, signum)
+    deadline = time.monotonic() + 10
+    while process.returncode is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    code = process.returncode
+    process.close()
+    assert code == 0

@@ -35,6 +35,7 @@ class ServerProcess:
         self._workdir: Optional[tempfile.TemporaryDirectory[str]] = None
         self._log_path: Optional[str] = None
         self.port = 0
+        self.exit_code: Optional[int] = None
 
     @property
     def url(self) -> str:
@@ -95,6 +96,8 @@ class ServerProcess:
                 _LOG.warning("reference server ignored SIGTERM; killing it")
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        if process is not None:
+            self.exit_code = process.returncode
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
@@ -114,7 +117,10 @@ class ServerProcess:
 
     @property
     def returncode(self) -> Optional[int]:
-        """The child's exit status once it has exited, else None."""
+        """The child's exit status if it has exited by itself, else None.
+
+        After `close`, `exit_code` holds how it ended (0: a clean shutdown).
+        """
         return None if self._process is None else self._process.poll()
 
     def __enter__(self) -> ServerProcess:
