@@ -25,6 +25,7 @@ from typing import (
 import numpy as np
 from google.protobuf import message as protobuf_message
 
+from oip._datatype import DataType
 from oip._errors import InvalidInputError, OipError, ServerError, StatusCode
 from oip._tensor import (
     InferInput,
@@ -163,6 +164,35 @@ def parameter_value(parameter: pb.InferParameter) -> ParameterValue:
     return value
 
 
+# numpy dtypes sent as they are, without building an InferInput: the common
+# case of a {name: array} mapping, kept cheap for small requests.
+_PLAIN_DTYPES = {
+    DataType.parse(name).numpy_dtype: DataType.parse(name)
+    for name in ("BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16")
+    + ("UINT32", "UINT64", "FP16", "FP32", "FP64")
+}
+
+
+def _add_plain_arrays(
+    header: pb.ModelInferRequest,
+    inputs: Mapping[str, Any],
+    raw_inputs: list[memoryview],
+    seen: set[str],
+) -> dict[str, Any]:
+    """Adds the numeric numpy arrays of `inputs`; returns the rest."""
+    rest: dict[str, Any] = {}
+    for name, value in inputs.items():
+        datatype = _PLAIN_DTYPES.get(value.dtype) if type(value) is np.ndarray else None
+        if datatype is None or not name or value.size == 0:
+            rest[name] = value
+            continue
+        array = value if value.flags.c_contiguous else np.ascontiguousarray(value)
+        header.inputs.add(name=name, datatype=datatype.value, shape=array.shape)
+        raw_inputs.append(array.data.cast("B"))
+        seen.add(name)
+    return rest
+
+
 def _inputs_list(inputs: InputsArg) -> list[InferInput]:
     if isinstance(inputs, Mapping):
         return [
@@ -211,6 +241,8 @@ def build_request(
 
     raw_inputs: list[memoryview] = []
     seen: set[str] = set()
+    if isinstance(inputs, Mapping):
+        inputs = _add_plain_arrays(header, inputs, raw_inputs, seen)
     for tensor in _inputs_list(inputs):
         if tensor.name in seen:
             raise InvalidInputError(
@@ -316,39 +348,31 @@ class InferResult(Mapping[str, np.ndarray]):
         raw_outputs: Sequence[memoryview] = (),
         *,
         error: Optional[OipError] = None,
-        shared_memory_outputs: Optional[set[str]] = None,
     ) -> None:
         self._response = response if response is not None else pb.ModelInferResponse()
         self.error = error
         self._arrays: dict[str, np.ndarray] = {}
         self._raw: dict[str, memoryview] = {}
-        self._outputs: dict[str, OutputTensor] = {}
+        # Output messages by name; those the server wrote to shared memory
+        # have no raw contents (and no array here).
+        self._messages: dict[str, pb.ModelInferResponse.InferOutputTensor] = {}
+        self._in_shm: set[str] = set()
         raw_iter = iter(raw_outputs)
-        shm_outputs = shared_memory_outputs or set()
         for message in self._response.outputs:
-            params = (
-                {
-                    key: parameter_value(value)
-                    for key, value in message.parameters.items()
-                }
-                if message.parameters
-                else {}
-            )
-            tensor = OutputTensor(
-                message.name, message.datatype, tuple(message.shape), params
-            )
-            self._outputs[message.name] = tensor
-            if tensor.in_shared_memory or message.name in shm_outputs:
+            name = message.name
+            self._messages[name] = message
+            if message.parameters and "shared_memory_region" in message.parameters:
+                self._in_shm.add(name)
                 continue
             if raw_outputs:
                 raw = next(raw_iter, None)
                 if raw is None:
                     raise ServerError(
-                        f"response has no raw contents for output '{message.name}'",
+                        f"response has no raw contents for output '{name}'",
                         status=StatusCode.DATA_LOSS,
                         model=self.model_name,
                     )
-                self._raw[message.name] = raw
+                self._raw[name] = raw
 
     @property
     def model_name(self) -> str:
@@ -383,7 +407,9 @@ class InferResult(Mapping[str, np.ndarray]):
     def outputs(self) -> dict[str, OutputTensor]:
         """Name, datatype, shape and parameters of every output returned."""
         self.raise_for_error()
-        return dict(self._outputs)
+        return {
+            name: _output_tensor(message) for name, message in self._messages.items()
+        }
 
     def raise_for_error(self) -> None:
         """Raises the response's error, if it carries one."""
@@ -402,30 +428,21 @@ class InferResult(Mapping[str, np.ndarray]):
         cached = self._arrays.get(name)
         if cached is not None:
             return cached
-        tensor = self._outputs.get(name)
-        if tensor is None or tensor.in_shared_memory:
-            where = (
-                "is in shared memory"
-                if tensor is not None
-                else "is not in the response"
-            )
+        message = self._messages.get(name)
+        if message is None or name in self._in_shm:
+            where = "is in shared memory" if message else "is not in the response"
             raise KeyError(
-                f"output '{name}' {where}; outputs: {', '.join(self._outputs)}"
+                f"output '{name}' {where}; outputs: {', '.join(self._messages)}"
             )
-        array = self._decode(tensor)
+        raw = self._raw.get(name)
+        if raw is not None:
+            array = decode_tensor(name, message.datatype, message.shape, raw)
+        else:
+            array = decode_typed_contents(
+                name, message.datatype, message.shape, message.contents
+            )
         self._arrays[name] = array
         return array
-
-    def _decode(self, tensor: OutputTensor) -> np.ndarray:
-        raw = self._raw.get(tensor.name)
-        if raw is not None:
-            return decode_tensor(tensor.name, tensor.datatype, tensor.shape, raw)
-        for message in self._response.outputs:
-            if message.name == tensor.name:
-                return decode_typed_contents(
-                    tensor.name, tensor.datatype, tensor.shape, message.contents
-                )
-        raise KeyError(tensor.name)
 
     def get_response(self) -> pb.ModelInferResponse:
         """The response message without its raw output bytes."""
@@ -436,22 +453,21 @@ class InferResult(Mapping[str, np.ndarray]):
 
     def __iter__(self) -> Iterator[str]:
         self.raise_for_error()
-        return (
-            name
-            for name, tensor in self._outputs.items()
-            if not tensor.in_shared_memory
-        )
+        return (name for name in self._messages if name not in self._in_shm)
 
     def __len__(self) -> int:
         self.raise_for_error()
-        return sum(
-            1 for tensor in self._outputs.values() if not tensor.in_shared_memory
-        )
+        return len(self._messages) - len(self._in_shm)
 
     def __repr__(self) -> str:
         if self.error is not None:
             return f"InferResult(error={self.error!r})"
-        return f"InferResult(model={self.model_name!r}, outputs={list(self._outputs)})"
+        return f"InferResult(model={self.model_name!r}, outputs={list(self._messages)})"
+
+
+def _output_tensor(message: pb.ModelInferResponse.InferOutputTensor) -> OutputTensor:
+    params = {key: parameter_value(value) for key, value in message.parameters.items()}
+    return OutputTensor(message.name, message.datatype, tuple(message.shape), params)
 
 
 def parse_response(

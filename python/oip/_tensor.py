@@ -379,7 +379,11 @@ def decode_tensor(
         datatype = DataType.parse(datatype_text)
     except ValueError as exc:
         raise InvalidInputError(f"output '{name}': {exc}") from None
-    checked = _check_shape(name, shape)
+    checked = tuple(shape)
+    if checked and min(checked) < 0:
+        raise InvalidInputError(
+            f"output '{name}' has a negative dimension: {list(checked)}"
+        )
     count = math.prod(checked)
     if datatype is DataType.BYTES:
         try:
