@@ -4,7 +4,9 @@ import grpc
 import pytest
 
 from oip.protocol import grpc_service_pb2 as pb
+from oip.protocol import grpc_service_pb2_grpc
 from oip.protocol import model_config_pb2 as mc
+from oip.server import ServerProcess
 from tests.server.helpers import DEADLINE, rpc_error
 from tests.server_fixture import channel, grpc_stub, server  # noqa: F401
 
@@ -168,3 +170,13 @@ def test_model_ready_bad_version(grpc_stub, version):
     response = grpc_stub.ModelReady(request, timeout=DEADLINE)
 
     assert not response.ready
+
+
+def test_server_name_can_be_set():
+    with ServerProcess(extra_args=["--server-name", "triton"]) as named:
+        with grpc.insecure_channel(named.url) as ch:
+            stub = grpc_service_pb2_grpc.GRPCInferenceServiceStub(ch)
+
+            response = stub.ServerMetadata(pb.ServerMetadataRequest(), timeout=DEADLINE)
+
+    assert response.name == "triton"

@@ -40,6 +40,11 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--load-model ones. Load and unload requests work in both modes.",
     )
     parser.add_argument(
+        "--server-name",
+        default="oip-reference",
+        help="name in ServerMetadata (Triton's own examples expect 'triton')",
+    )
+    parser.add_argument(
         "--load-model",
         action="append",
         default=[],
@@ -81,6 +86,7 @@ async def _serve(args: argparse.Namespace) -> int:
             grpc_port=args.grpc_port,
             model_control_mode=args.model_control_mode,
             load_models=args.load_model,
+            server_name=args.server_name,
             tls=ServerTls(
                 args.tls_cert_file, args.tls_key_file, args.tls_client_ca_file
             )

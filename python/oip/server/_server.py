@@ -57,6 +57,7 @@ class ReferenceServer:
         model_control_mode: str = "none",
         load_models: Sequence[str] = (),
         tls: Optional[ServerTls] = None,
+        server_name: str = "oip-reference",
     ) -> None:
         """Builds the service; `load_models` apply in explicit mode ("*": all).
 
@@ -66,7 +67,9 @@ class ReferenceServer:
         self.host = host
         self.grpc_port = grpc_port
         self._models = dict(models) if models is not None else demo_models()
-        self._service = InferenceService(self._models, model_control_mode, load_models)
+        self._service = InferenceService(
+            self._models, model_control_mode, load_models, server_name=server_name
+        )
         self._server: Optional[grpc.aio.Server] = None
         self._tls = tls
 

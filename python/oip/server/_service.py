@@ -88,7 +88,9 @@ class InferenceService:
         models: Mapping[str, Model],
         model_control_mode: str = "none",
         startup_models: Iterable[str] = (),
+        server_name: str = SERVER_NAME,
     ) -> None:
+        self._server_name = server_name
         self._repository = Repository(models, model_control_mode, startup_models)
         self._sequences = SequenceTracker()
         self._memory = SharedMemory()
@@ -120,7 +122,7 @@ class InferenceService:
         self, request: pb.ServerMetadataRequest
     ) -> pb.ServerMetadataResponse:
         return pb.ServerMetadataResponse(
-            name=SERVER_NAME, version=SERVER_VERSION, extensions=EXTENSIONS
+            name=self._server_name, version=SERVER_VERSION, extensions=EXTENSIONS
         )
 
     async def model_metadata(
