@@ -875,3 +875,38 @@ def test_large_fp32_round_trip_is_exact(client):
     assert result["OUTPUT0"].dtype == np.float32
     assert np.array_equal(result["OUTPUT0"], tensor)
     assert not result["OUTPUT0"].flags.writeable
+
+
+@pytest.mark.parametrize(
+    "datatype, field, values, dtype",
+    [
+        ("BOOL", "bool_contents", [True, False], np.bool_),
+        ("INT8", "int_contents", [-128, 127], np.int8),
+        ("INT16", "int_contents", [-300, 300], np.int16),
+        ("INT64", "int64_contents", [-(2**40), 2**40], np.int64),
+        ("UINT8", "uint_contents", [0, 255], np.uint8),
+        ("UINT16", "uint_contents", [0, 65535], np.uint16),
+        ("UINT32", "uint_contents", [0, 2**32 - 1], np.uint32),
+        ("UINT64", "uint64_contents", [0, 2**64 - 1], np.uint64),
+        ("FP32", "fp32_contents", [0.5, -1.25], np.float32),
+        ("FP64", "fp64_contents", [1e300, -2.5], np.float64),
+        ("BYTES", "bytes_contents", [b"a", b"\x00b"], np.object_),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_decoding_typed_contents_of_every_datatype(datatype, field, values, dtype):
+    response = _response(datatype, [2])
+    getattr(response.outputs[0].contents, field).extend(values)
+
+    array = oip.InferResult(response)["Y"]
+
+    assert array.dtype == dtype
+    assert array.tolist() == values
+
+
+@pytest.mark.parametrize("datatype", ["FP16", "BF16"], ids=str)
+def test_typed_contents_cannot_carry_half_floats(datatype):
+    result = oip.InferResult(_response(datatype, [1]))
+
+    with pytest.raises(oip.InvalidInputError, match=datatype):
+        result["Y"]
