@@ -24,14 +24,13 @@ from oip._errors import CancelledError
 from oip._grpc import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT_S,
+    CallDefaults,
     ChannelSettings,
     Headers,
     KeepAliveOptions,
     RetryPolicy,
     TlsOptions,
-    compression_of,
     map_rpc_error,
-    metadata,
 )
 from oip._infer import (
     InferArgs,
@@ -87,9 +86,7 @@ class AsyncClient:
             tuple(channel_args),
         )
         compression_value = settings.grpc_compression()
-        self._timeout = timeout
-        self._headers = dict(headers or {})
-        self._metadata = metadata(self._headers, None)
+        self._defaults = CallDefaults(timeout, headers)
         self._target = settings.target()
         if tls is not None:
             self._channel = grpc.aio.secure_channel(
@@ -123,14 +120,7 @@ class AsyncClient:
         compression: Optional[str] = None,
     ) -> T:
         _LOG.debug("%s model=%s", call.method, call.model)
-        args: dict[str, Any] = {
-            "timeout": self._timeout if timeout is None else timeout,
-            "metadata": self._metadata
-            if headers is None
-            else metadata(self._headers, headers),
-        }
-        if compression is not None:
-            args["compression"] = compression_of(compression)
+        args = self._defaults.kwargs(timeout, headers, compression)
         try:
             data = await self._method(call.path)(call.payload, **args)
         except grpc.RpcError as exc:
@@ -410,7 +400,7 @@ class AsyncClient:
                 STREAM_PATH, request_serializer=None, response_deserializer=None
             )
         )
-        call = method(timeout=timeout, metadata=metadata(self._headers, headers))
+        call = method(timeout=timeout, metadata=self._defaults.metadata(headers))
         return AsyncInferStream(call, self._target)
 
 

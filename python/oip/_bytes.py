@@ -17,7 +17,7 @@ from typing import Iterable, Union
 import numpy as np
 
 _LENGTH = struct.Struct("<I")
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = Union[bytes, bytearray, memoryview]  # what a tensor's bytes may be
 
 
 class BytesFormatError(ValueError):

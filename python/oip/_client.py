@@ -21,19 +21,18 @@ from typing import (
 import grpc
 
 from oip import _ops
-from oip._errors import CancelledError, OipError
+from oip._errors import CancelledError, DeadlineExceededError, OipError
 from oip._grpc import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT_S,
+    CallDefaults,
     CallMetadata,
     ChannelSettings,
     Headers,
     KeepAliveOptions,
     RetryPolicy,
     TlsOptions,
-    compression_of,
     map_rpc_error,
-    metadata,
 )
 from oip._infer import (
     InferArgs,
@@ -99,9 +98,7 @@ class Client:
             tuple(channel_args),
         )
         self._compression = self._settings.grpc_compression()
-        self._timeout = timeout
-        self._headers = dict(headers or {})
-        self._metadata = metadata(self._headers, None)
+        self._defaults = CallDefaults(timeout, headers)
         self._target = self._settings.target()
         if tls is not None:
             self._channel = grpc.secure_channel(
@@ -131,19 +128,6 @@ class Client:
             self._methods[path] = method
         return method
 
-    def _call_args(
-        self, timeout: Optional[float], headers: Headers, compression: Optional[str]
-    ) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "timeout": self._timeout if timeout is None else timeout,
-            "metadata": self._metadata
-            if headers is None
-            else metadata(self._headers, headers),
-        }
-        if compression is not None:
-            args["compression"] = compression_of(compression)
-        return args
-
     def _invoke(
         self,
         call: _ops.Call[T],
@@ -154,7 +138,7 @@ class Client:
         _LOG.debug("%s model=%s", call.method, call.model)
         try:
             data = self._method(call.path)(
-                call.payload, **self._call_args(timeout, headers, compression)
+                call.payload, **self._defaults.kwargs(timeout, headers, compression)
             )
         except grpc.RpcError as exc:
             raise map_rpc_error(exc, self._target, call.model, call.request_id) from exc
@@ -464,7 +448,7 @@ class Client:
         )
         call = _ops.infer(request)
         grpc_future = self._method(call.path).future(
-            call.payload, **self._call_args(timeout, headers, compression)
+            call.payload, **self._defaults.kwargs(timeout, headers, compression)
         )
         future = InferFuture(grpc_future, call, self._target)
         if callback is not None:
@@ -487,7 +471,7 @@ class Client:
         if self._closed:
             raise CancelledError("the client is closed; make a new one")
         return InferStream(
-            self._channel, self._target, timeout, metadata(self._headers, headers)
+            self._channel, self._target, timeout, self._defaults.metadata(headers)
         )
 
 
@@ -528,8 +512,6 @@ class InferFuture:
                 request_id=self._call.request_id,
             ) from exc
         except grpc.FutureTimeoutError as exc:
-            from oip._errors import DeadlineExceededError
-
             raise DeadlineExceededError(
                 f"no result within {timeout} s",
                 model=self._call.model,

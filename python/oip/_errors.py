@@ -170,6 +170,11 @@ _BY_STATUS: dict[StatusCode, type[OipError]] = {
 }
 
 
+# Triton's wording for a model that does not exist, or is not loaded.
+UNKNOWN_MODEL_PREFIX = "Request for unknown model"
+NOT_LOADED = "no available versions"
+
+
 def error_for_status(
     status: StatusCode,
     message: str,
@@ -177,14 +182,16 @@ def error_for_status(
     model: Optional[str] = None,
     request_id: Optional[str] = None,
 ) -> OipError:
-    """The error class that fits a server's status, built with `message`."""
+    """The error class that fits a server's status, built with `message`.
+
+    NOT_FOUND is about a model when the call named one or the message uses
+    Triton's wording for a missing model; UNAVAILABLE with "no available
+    versions" is a model that is not loaded, not an unreachable server.
+    """
     cls = _BY_STATUS.get(status, ServerError)
-    if status is StatusCode.NOT_FOUND and model:
+    about_model = bool(model) or message.startswith(UNKNOWN_MODEL_PREFIX)
+    if status is StatusCode.NOT_FOUND and about_model:
         cls = ModelNotFoundError
-    if (
-        status is StatusCode.UNAVAILABLE
-        and model
-        and "no available versions" in message
-    ):
+    if status is StatusCode.UNAVAILABLE and about_model and NOT_LOADED in message:
         cls = ModelUnavailableError
     return cls(message, status=status, model=model, request_id=request_id)

@@ -205,13 +205,37 @@ class ChannelSettings:
         return compression_of(self.compression)
 
 
+class CallDefaults:
+    """What every call of a client carries unless the call says otherwise:
+    a deadline and metadata (the client's headers)."""
+
+    def __init__(self, timeout: float, headers: Headers) -> None:
+        self.timeout = timeout
+        self._headers = dict(headers or {})
+        self._metadata = metadata(self._headers, None)
+
+    def metadata(self, headers: Headers) -> CallMetadata:
+        """The client's headers, then the call's."""
+        return self._metadata if headers is None else metadata(self._headers, headers)
+
+    def kwargs(
+        self, timeout: Optional[float], headers: Headers, compression: Optional[str]
+    ) -> dict[str, Any]:
+        """Keyword arguments of a unary gRPC call."""
+        args: dict[str, Any] = {
+            "timeout": self.timeout if timeout is None else timeout,
+            "metadata": self.metadata(headers),
+        }
+        if compression is not None:
+            args["compression"] = compression_of(compression)
+        return args
+
+
 def compression_of(name: Optional[str]) -> grpc.Compression:
     """gRPC's compression enum for "gzip", "deflate" or None."""
     try:
         return _COMPRESSION[name.lower() if name else None]
     except KeyError:
-        from oip._errors import InvalidInputError
-
         raise InvalidInputError(
             f"compression {name!r} is not one of gzip, deflate or None"
         ) from None

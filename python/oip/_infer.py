@@ -25,9 +25,10 @@ from typing import (
 import numpy as np
 from google.protobuf import message as protobuf_message
 
-from oip._datatype import DataType
+from oip._bytes import Buffer
 from oip._errors import InvalidInputError, OipError, ServerError, StatusCode
 from oip._tensor import (
+    DATATYPE_BY_DTYPE,
     InferInput,
     ParameterValue,
     RequestedOutput,
@@ -36,7 +37,6 @@ from oip._tensor import (
 )
 from oip._wire import (
     RESPONSE_RAW_OUTPUT_FIELD,
-    Buffer,
     WireFormatError,
     frame_request,
     split_field,
@@ -164,15 +164,6 @@ def parameter_value(parameter: pb.InferParameter) -> ParameterValue:
     return value
 
 
-# numpy dtypes sent as they are, without building an InferInput: the common
-# case of a {name: array} mapping, kept cheap for small requests.
-_PLAIN_DTYPES = {
-    DataType.parse(name).numpy_dtype: DataType.parse(name)
-    for name in ("BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16")
-    + ("UINT32", "UINT64", "FP16", "FP32", "FP64")
-}
-
-
 def _add_plain_arrays(
     header: pb.ModelInferRequest,
     inputs: Mapping[str, Any],
@@ -182,7 +173,10 @@ def _add_plain_arrays(
     """Adds the numeric numpy arrays of `inputs`; returns the rest."""
     rest: dict[str, Any] = {}
     for name, value in inputs.items():
-        datatype = _PLAIN_DTYPES.get(value.dtype) if type(value) is np.ndarray else None
+        # The numeric dtypes, as they are: no InferInput for the common case.
+        datatype = (
+            DATATYPE_BY_DTYPE.get(value.dtype) if type(value) is np.ndarray else None
+        )
         if datatype is None or not name or value.size == 0:
             rest[name] = value
             continue

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from google.protobuf import message as protobuf_message
 
+from oip._bytes import Buffer
 from oip._errors import (
-    ModelNotFoundError,
-    ModelUnavailableError,
+    NOT_LOADED,
+    UNKNOWN_MODEL_PREFIX,
     OipError,
     ServerError,
     StatusCode,
+    error_for_status,
 )
 from oip._infer import InferResult, parse_response
 from oip._ops import SERVICE
-from oip._wire import STREAM_INFER_RESPONSE_FIELD, Buffer, WireFormatError, split_field
+from oip._wire import STREAM_INFER_RESPONSE_FIELD, WireFormatError, split_field
 from oip.protocol import grpc_service_pb2 as pb
 
 STREAM_PATH = f"/{SERVICE}/ModelStreamInfer"
@@ -22,14 +24,15 @@ STREAM_PATH = f"/{SERVICE}/ModelStreamInfer"
 def stream_error(message: str) -> OipError:
     """The error for a stream response's error_message.
 
-    Stream errors carry text but no status code; a missing model is
-    recognised by Triton's wording, anything else is a ServerError.
+    Stream errors carry text but no status code; a missing or unloaded
+    model is recognised by Triton's wording, anything else is a ServerError.
     """
-    if message.startswith("Request for unknown model"):
-        if "no available versions" in message:
-            return ModelUnavailableError(message, status=StatusCode.UNAVAILABLE)
-        return ModelNotFoundError(message, status=StatusCode.NOT_FOUND)
-    return ServerError(message, status=StatusCode.UNKNOWN)
+    status = StatusCode.UNKNOWN
+    if message.startswith(UNKNOWN_MODEL_PREFIX):
+        status = (
+            StatusCode.UNAVAILABLE if NOT_LOADED in message else StatusCode.NOT_FOUND
+        )
+    return error_for_status(status, message)
 
 
 def parse_stream_response(data: Buffer) -> InferResult:

@@ -18,7 +18,7 @@ from oip._errors import InvalidInputError
 Shape = tuple[int, ...]
 ParameterValue = Union[bool, int, float, str]
 
-_DATATYPE_BY_KIND = {
+DATATYPE_BY_DTYPE = {
     np.dtype(np.bool_): DataType.BOOL,
     np.dtype(np.int8): DataType.INT8,
     np.dtype(np.int16): DataType.INT16,
@@ -42,7 +42,7 @@ def datatype_of(array: np.ndarray) -> DataType:
     """
     if array.dtype.kind in "OSU":
         return DataType.BYTES
-    found = _DATATYPE_BY_KIND.get(
+    found = DATATYPE_BY_DTYPE.get(
         array.dtype.newbyteorder("=") if array.dtype.byteorder == ">" else array.dtype
     )
     if found is None:

@@ -9,9 +9,9 @@ memoryviews into the received buffer, the rest is parsed by protobuf.
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Sequence
 
-Buffer = Union[bytes, bytearray, memoryview]
+from oip._bytes import Buffer
 
 REQUEST_RAW_INPUT_FIELD = 7  # ModelInferRequest.raw_input_contents
 RESPONSE_RAW_OUTPUT_FIELD = 6  # ModelInferResponse.raw_output_contents
